@@ -1,0 +1,55 @@
+"""`python -m bot`: load .env, read settings, serve."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from dotenv import load_dotenv
+
+from bot.config import ConfigError, Settings
+
+log = logging.getLogger("bot")
+
+
+def main() -> int:
+    load_dotenv(override=False)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    app = create_app(settings)
+    store = "Redis" if settings.redis_url else f"SQLite in {settings.data_dir}/"
+    log.info("secrets kept by the %s backend (%s)", app.state.backend.name, store)
+    if settings.slack_enabled:
+        mode = "Socket Mode" if settings.socket_mode else "HTTP at /slack/events"
+        log.info("Slack connected (%s)", mode)
+    else:
+        log.info(
+            "Slack not connected: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+            "(or SLACK_APP_TOKEN for Socket Mode) to answer /ots"
+        )
+    log.info("links start with %s", settings.public_url)
+    # No access log: secret keys are in request paths.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+        proxy_headers=True,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

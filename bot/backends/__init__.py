@@ -1,0 +1,1 @@
+"""Secret backends: the embedded store and the Onetime Secret service, behind one protocol."""

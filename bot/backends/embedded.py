@@ -1,0 +1,449 @@
+"""The embedded store: one-time secrets kept by this app, on SQLite or Redis.
+
+How a secret is kept (see DESIGN.md):
+- `secret_key` and `metadata_key` are independent random ids; storage sees
+  only their hashes (`storage_id`).
+- The secret record is AES-256-GCM ciphertext under a key derived from the
+  `secret_key` (and scrypt of the passphrase, when there is one), prefixed with
+  the hash of the `metadata_key` so a reveal can update the receipt.
+- Secrets without a passphrase live under `s:` and are revealed by one atomic
+  `take`. Secrets with one live under `p:`: a reveal reads, decrypts, and only
+  the caller whose `delete` removed the record gets the plaintext; a wrong
+  passphrase never consumes, and after `passphrase_attempts` wrong tries the
+  secret is burned.
+- The receipt (`m:`) is JSON with state and timestamps; it holds the
+  `secret_key` only encrypted under the `metadata_key`, and only until the
+  secret is received or burned. It lives twice as long as the secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import secrets as _random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.backends import crypto
+from bot.backends.base import Receipt, Revealed
+from bot.backends.storage import Storage
+from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound
+
+log = logging.getLogger(__name__)
+
+MIN_TTL = 60
+GENERATE_LENGTH = 12
+GENERATE_MAX_LENGTH = 128
+# Letters and digits without the look-alikes (0 O o 1 l I).
+_LOWER = "abcdefghijkmnpqrstuvwxyz"
+_UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+_DIGITS = "23456789"
+_EXPIRY_INDEX = "x:expiring"
+NOTHING_TO_SHARE = "You did not provide anything to share"
+
+
+@dataclass(frozen=True)
+class SecretEvent:
+    """Something the owner of a secret may want to hear about. Holds no secret or key."""
+
+    kind: str  # "received", "burned", "expired"
+    custid: str
+    created: int
+    recipient: tuple[str, ...]
+    via: str  # "page", "api", "slack", "burn", "attempts", "expiry"
+
+
+Listener = Callable[[SecretEvent], Awaitable[None]]
+
+
+class EmbeddedStore:
+    name = "embedded"
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        public_url: str,
+        default_ttl: int = 7 * 86400,
+        max_ttl: int = 30 * 86400,
+        max_secret_bytes: int = 10_000,
+        passphrase_attempts: int = 5,
+        clock: Callable[[], float] = time.time,
+        scrypt_n: int = crypto.SCRYPT_N,
+    ) -> None:
+        self.storage = storage
+        self.public_url = public_url.rstrip("/")
+        self.default_ttl = default_ttl
+        self.max_ttl = max_ttl
+        self.max_secret_bytes = max_secret_bytes
+        self.passphrase_attempts = passphrase_attempts
+        self._clock = clock
+        self._scrypt_n = scrypt_n
+        self._listeners: list[Listener] = []
+
+    # -- events -------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` when a secret with an owner is received, burned or expires."""
+        self._listeners.append(listener)
+
+    async def _emit(self, event: SecretEvent) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(event)
+            except Exception:
+                # A failed notification must never undo or fail the reveal itself.
+                log.exception("secret event listener failed (kind=%s)", event.kind)
+
+    # -- links --------------------------------------------------------------
+
+    def secret_url(self, secret_key: str) -> str:
+        return f"{self.public_url}/secret/{secret_key}"
+
+    def receipt_url(self, metadata_key: str) -> str:
+        return f"{self.public_url}/private/{metadata_key}"
+
+    # -- creating -------------------------------------------------------------
+
+    def clamp_ttl(self, ttl: int | None) -> int:
+        if not ttl or ttl <= 0:
+            return self.default_ttl
+        return max(MIN_TTL, min(int(ttl), self.max_ttl))
+
+    async def share(
+        self,
+        secret: str,
+        *,
+        ttl: int | None = None,
+        passphrase: str | None = None,
+        recipient: tuple[str, ...] = (),
+        owner: str | None = None,
+    ) -> Receipt:
+        if not secret:
+            raise InvalidRequest(NOTHING_TO_SHARE)
+        data = secret.encode("utf-8", "surrogatepass")
+        if len(data) > self.max_secret_bytes:
+            raise InvalidRequest(
+                f"The secret is too long: {len(data):,} bytes; the limit is "
+                f"{self.max_secret_bytes:,} bytes."
+            )
+        return await self._store(data, ttl, passphrase or None, recipient, owner or "anon")
+
+    async def generate(
+        self,
+        *,
+        ttl: int | None = None,
+        passphrase: str | None = None,
+        recipient: tuple[str, ...] = (),
+        owner: str | None = None,
+        length: int | None = None,
+    ) -> Receipt:
+        value = generate_password(length or GENERATE_LENGTH)
+        receipt = await self._store(
+            value.encode("ascii"), ttl, passphrase or None, recipient, owner or "anon"
+        )
+        return _with_value(receipt, value)
+
+    async def _store(
+        self,
+        data: bytes,
+        ttl: int | None,
+        passphrase: str | None,
+        recipient: tuple[str, ...],
+        custid: str,
+    ) -> Receipt:
+        ttl = self.clamp_ttl(ttl)
+        now = int(self._clock())
+        secret_key, metadata_key = crypto.new_key(), crypto.new_key()
+        metadata_id = crypto.storage_id("m:", metadata_key)
+        secret_id = crypto.storage_id("p:" if passphrase else "s:", secret_key)
+        if passphrase:
+            # scrypt takes ~0.1 s of CPU: keep it off the event loop.
+            sealed = await asyncio.to_thread(self._seal, data, secret_key, secret_id, passphrase)
+        else:
+            sealed = self._seal(data, secret_key, secret_id, None)
+        record = {
+            "custid": custid,
+            "state": "new",
+            "created": now,
+            "updated": now,
+            "ttl": ttl,
+            "passphrase_required": bool(passphrase),
+            "recipient": list(recipient),
+            "sk": _b64(
+                crypto.seal(secret_key.encode(), metadata_key, metadata_id.encode())
+            ),
+        }
+        # Receipt first: if the secret write then fails, what is left is an
+        # orphaned receipt, never a secret nobody can see the state of.
+        stored = await self.storage.put(metadata_id, _dump(record), 2 * ttl)
+        stored = stored and await self.storage.put(
+            secret_id, bytes.fromhex(metadata_id[2:]) + sealed, ttl
+        )
+        if not stored:
+            raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
+        if custid != "anon" and self._listeners:
+            await self.storage.index_add(
+                _EXPIRY_INDEX, metadata_id.encode(), now + ttl, self.max_ttl * 2
+            )
+        return self._receipt(metadata_key, secret_key, record)
+
+    def _seal(self, data: bytes, key: str, secret_id: str, passphrase: str | None) -> bytes:
+        return crypto.seal(
+            data, key, secret_id.encode(), passphrase, scrypt_n=self._scrypt_n
+        )
+
+    # -- revealing ------------------------------------------------------------
+
+    async def reveal(
+        self, secret_key: str, passphrase: str | None = None, *, via: str = "api"
+    ) -> Revealed:
+        if not _plausible_key(secret_key):
+            raise SecretNotFound
+        plain_id = crypto.storage_id("s:", secret_key)
+        raw = await self.storage.take(plain_id)
+        if raw is not None:
+            value = self._open(raw, secret_key, plain_id, None)
+        else:
+            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None)
+        await self._mark(raw[:32].hex(), "received", via)
+        return Revealed(secret_key=secret_key, value=value)
+
+    async def _reveal_with_passphrase(
+        self, secret_key: str, passphrase: str | None
+    ) -> tuple[str, bytes]:
+        secret_id = crypto.storage_id("p:", secret_key)
+        raw = await self.storage.get(secret_id)
+        if raw is None:
+            raise SecretNotFound
+        try:
+            if not passphrase:
+                raise crypto.DecryptionFailed
+            value = await asyncio.to_thread(
+                self._open, raw, secret_key, secret_id, passphrase
+            )
+        except crypto.DecryptionFailed:
+            await self._count_failure(secret_key, secret_id, raw)
+            raise SecretNotFound from None
+        # Only the caller whose delete removed the record may see the value.
+        if not await self.storage.delete(secret_id):
+            raise SecretNotFound
+        return value, raw
+
+    async def _count_failure(self, secret_key: str, secret_id: str, raw: bytes) -> None:
+        failures = await self.storage.incr(crypto.storage_id("a:", secret_key), self.max_ttl)
+        if failures >= self.passphrase_attempts and await self.storage.delete(secret_id):
+            await self._mark(raw[:32].hex(), "burned", "attempts")
+
+    def _open(self, raw: bytes, key: str, secret_id: str, passphrase: str | None) -> str:
+        try:
+            data = crypto.open_sealed(
+                raw[32:], key, secret_id.encode(), passphrase, scrypt_n=self._scrypt_n
+            )
+        except crypto.DecryptionFailed:
+            if passphrase is None and not crypto.needs_passphrase(raw[32:]):
+                # Without a passphrase this can only be a damaged record.
+                raise BackendUnavailable("A stored secret could not be decrypted.") from None
+            raise
+        return data.decode("utf-8", "surrogatepass")
+
+    # -- receipts -------------------------------------------------------------
+
+    async def receipt(self, metadata_key: str) -> Receipt:
+        if not _plausible_key(metadata_key):
+            raise SecretNotFound
+        metadata_id = crypto.storage_id("m:", metadata_key)
+        record = await self._update(
+            metadata_id, lambda r: _advance(r, "viewed", int(self._clock()))
+        )
+        if record is None:
+            raise SecretNotFound
+        return self._receipt(metadata_key, None, record)
+
+    async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
+        # The metadata_key is the owner's capability; the passphrase guards reading only.
+        if not _plausible_key(metadata_key):
+            raise SecretNotFound
+        metadata_id = crypto.storage_id("m:", metadata_key)
+        raw = await self.storage.get(metadata_id)
+        if raw is None:
+            raise SecretNotFound
+        record = json.loads(raw)
+        secret_key = self._secret_key_of(metadata_key, metadata_id, record)
+        if secret_key is None or self._state(record) not in ("new", "viewed"):
+            raise SecretNotFound
+        prefix = "p:" if record["passphrase_required"] else "s:"
+        if not await self.storage.delete(crypto.storage_id(prefix, secret_key)):
+            raise SecretNotFound
+        record = await self._mark(metadata_id[2:], "burned", "burn") or record
+        return self._receipt(metadata_key, None, record)
+
+    async def peek(self, secret_key: str) -> bool | None:
+        """Without consuming: None if there is no such secret, else whether it needs a passphrase."""
+        if not _plausible_key(secret_key):
+            return None
+        if await self.storage.get(crypto.storage_id("s:", secret_key)) is not None:
+            return False
+        if await self.storage.get(crypto.storage_id("p:", secret_key)) is not None:
+            return True
+        return None
+
+    async def recent(self, owner: str) -> list[Receipt]:
+        raise NotImplementedError("recent receipts are not implemented yet")
+
+    async def status(self) -> None:
+        await self.storage.ping()
+
+    async def close(self) -> None:
+        await self.storage.close()
+
+    async def _mark(self, metadata_hex: str, state: str, via: str) -> dict[str, Any] | None:
+        now = int(self._clock())
+        record = await self._update("m:" + metadata_hex, lambda r: _advance(r, state, now))
+        if record is not None and record.get("state") == state and record["custid"] != "anon":
+            await self._emit(
+                SecretEvent(
+                    kind=state,
+                    custid=record["custid"],
+                    created=record["created"],
+                    recipient=tuple(record.get("recipient", ())),
+                    via=via,
+                )
+            )
+        return record
+
+    async def _update(
+        self, metadata_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """Apply `change` to a receipt with compare-and-set; returns the record as stored."""
+        for _ in range(20):
+            raw = await self.storage.get(metadata_id)
+            if raw is None:
+                return None
+            record: dict[str, Any] = json.loads(raw)
+            changed = change(dict(record))
+            if changed is None or changed == record:
+                return record
+            if await self.storage.replace(metadata_id, raw, _dump(changed)):
+                return changed
+        raise BackendUnavailable("The receipt is changing too fast; try again.")
+
+    def _state(self, record: dict[str, Any]) -> str:
+        state: str = record["state"]
+        if state in ("new", "viewed") and self._clock() >= record["created"] + record["ttl"]:
+            return "expired"
+        return state
+
+    def _secret_key_of(
+        self, metadata_key: str, metadata_id: str, record: dict[str, Any]
+    ) -> str | None:
+        if not record.get("sk"):
+            return None
+        try:
+            return crypto.open_sealed(
+                base64.b64decode(record["sk"]), metadata_key, metadata_id.encode()
+            ).decode()
+        except crypto.DecryptionFailed:
+            raise BackendUnavailable("A stored receipt could not be decrypted.") from None
+
+    def _receipt(
+        self, metadata_key: str, secret_key: str | None, record: dict[str, Any]
+    ) -> Receipt:
+        now = self._clock()
+        state = self._state(record)
+        created, ttl = int(record["created"]), int(record["ttl"])
+        unread = state in ("new", "viewed")
+        if unread and secret_key is None:
+            secret_key = self._secret_key_of(
+                metadata_key, crypto.storage_id("m:", metadata_key), record
+            )
+        return Receipt(
+            custid=record["custid"],
+            metadata_key=metadata_key,
+            secret_key=secret_key if unread else None,
+            ttl=ttl,
+            metadata_ttl=max(0, int(created + 2 * ttl - now)),
+            secret_ttl=max(0, int(created + ttl - now)) if unread else None,
+            created=created,
+            updated=int(record["updated"]),
+            state=state,
+            passphrase_required=bool(record["passphrase_required"]),
+            recipient=tuple(record.get("recipient", ())),
+            received=record.get("received"),
+        )
+
+    # -- maintenance ----------------------------------------------------------
+
+    async def sweep(self) -> None:
+        """Drop expired rows (SQLite) and tell owners about secrets that expired unread."""
+        sweep = getattr(self.storage, "sweep", None)
+        if sweep is not None:
+            await sweep()
+        if not self._listeners:
+            return
+        due = await self.storage.index_pop_due(_EXPIRY_INDEX, self._clock(), 100)
+        for member in due:
+            raw = await self.storage.get(member.decode())
+            if raw is None:
+                continue
+            record = json.loads(raw)
+            if self._state(record) == "expired":
+                await self._mark(member.decode()[2:], "expired", "expiry")
+
+    async def run_maintenance(self, interval: float = 30.0) -> None:
+        while True:
+            with contextlib.suppress(BackendUnavailable):
+                await self.sweep()
+            await asyncio.sleep(interval)
+
+
+def generate_password(length: int = GENERATE_LENGTH) -> str:
+    if not 1 <= length <= GENERATE_MAX_LENGTH:
+        raise InvalidRequest(f"The length must be between 1 and {GENERATE_MAX_LENGTH}.")
+    alphabet = _LOWER + _UPPER + _DIGITS
+    while True:
+        value = "".join(_random.choice(alphabet) for _ in range(length))
+        # Password rules usually want every class; short ones can't have them all.
+        if length < 3 or all(any(c in cls for c in value) for cls in (_LOWER, _UPPER, _DIGITS)):
+            return value
+
+
+_NEXT_STATES = {
+    "viewed": ("new",),
+    "received": ("new", "viewed"),
+    "burned": ("new", "viewed"),
+    "expired": ("new", "viewed"),
+}
+
+
+def _advance(record: dict[str, Any], state: str, now: int) -> dict[str, Any] | None:
+    if record["state"] not in _NEXT_STATES[state]:
+        return None
+    record["state"] = state
+    record["updated"] = now
+    if state != "viewed":
+        record["sk"] = None  # the link is dead: forget it
+    if state == "received":
+        record["received"] = now
+    return record
+
+
+def _with_value(receipt: Receipt, value: str) -> Receipt:
+    return replace(receipt, value=value)
+
+
+def _plausible_key(key: str) -> bool:
+    return 20 <= len(key) <= 128 and key.isascii() and key.isalnum()
+
+
+def _dump(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

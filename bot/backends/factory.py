@@ -1,0 +1,29 @@
+"""Choosing and building the backend from settings."""
+
+from __future__ import annotations
+
+from bot.backends.base import SecretBackend
+from bot.backends.embedded import EmbeddedStore
+from bot.backends.storage import Storage
+from bot.backends.storage.redis_storage import RedisStorage
+from bot.backends.storage.sqlite_storage import SQLiteStorage
+from bot.config import Settings
+
+SQLITE_FILENAME = "secrets.sqlite3"
+
+
+def make_storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        return RedisStorage.from_url(settings.redis_url)
+    return SQLiteStorage(settings.data_dir / SQLITE_FILENAME)
+
+
+def make_backend(settings: Settings) -> SecretBackend:
+    return EmbeddedStore(
+        make_storage(settings),
+        public_url=settings.public_url,
+        default_ttl=settings.default_ttl,
+        max_ttl=settings.max_ttl,
+        max_secret_bytes=settings.max_secret_bytes,
+        passphrase_attempts=settings.passphrase_attempts,
+    )

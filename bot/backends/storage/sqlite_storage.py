@@ -1,0 +1,208 @@
+"""SQLite storage: the zero-dependency default, one file in DATA_DIR.
+
+sqlite3 blocks, so every statement runs on one worker thread that owns the
+connection; the event loop never waits on disk. Each primitive is a single
+statement (autocommit), which SQLite runs as one write transaction, so it is
+atomic across every process that opens the same file. WAL lets readers and the
+writer proceed together; busy_timeout makes a second process wait its turn
+instead of failing.
+
+Expired rows are ignored on read at once and deleted by `sweep()`, which the
+store runs periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from bot.errors import BackendUnavailable
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_expires ON kv (expires);
+CREATE TABLE IF NOT EXISTS idx (
+    name TEXT NOT NULL,
+    member BLOB NOT NULL,
+    score REAL NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (name, member)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_score ON idx (name, score);
+"""
+
+
+class SQLiteStorage:
+    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, self._call, fn)
+        except sqlite3.Error as exc:
+            raise BackendUnavailable(
+                f"The secret store (SQLite) failed: {type(exc).__name__}."
+            ) from None
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._conn is None:
+            self._conn = self._connect()
+        return fn(self._conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    async def put(self, key: str, value: bytes, ttl: int) -> bool:
+        now = self._clock()
+
+        def op(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "expires = excluded.expires WHERE kv.expires <= ?",
+                (key, value, now + ttl, now),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(op)
+
+    async def get(self, key: str) -> bytes | None:
+        now = self._clock()
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT value FROM kv WHERE key = ? AND expires > ?", (key, now)
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    async def take(self, key: str) -> bytes | None:
+        now = self._clock()
+        row = await self._run(
+            lambda c: c.execute(
+                "DELETE FROM kv WHERE key = ? AND expires > ? RETURNING value", (key, now)
+            ).fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    async def delete(self, key: str) -> bool:
+        now = self._clock()
+        return await self._run(
+            lambda c: c.execute(
+                "DELETE FROM kv WHERE key = ? AND expires > ?", (key, now)
+            ).rowcount
+            == 1
+        )
+
+    async def replace(self, key: str, old: bytes, new: bytes) -> bool:
+        now = self._clock()
+        return await self._run(
+            lambda c: c.execute(
+                "UPDATE kv SET value = ? WHERE key = ? AND value = ? AND expires > ?",
+                (new, key, old, now),
+            ).rowcount
+            == 1
+        )
+
+    async def incr(self, key: str, ttl: int) -> int:
+        now = self._clock()
+        row = await self._run(
+            lambda c: c.execute(
+                "INSERT INTO kv (key, value, expires) VALUES (?, 1, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CASE WHEN kv.expires <= ? THEN 1 ELSE kv.value + 1 END, "
+                "expires = CASE WHEN kv.expires <= ? THEN excluded.expires ELSE kv.expires END "
+                "RETURNING value",
+                (key, now + ttl, now, now),
+            ).fetchone()
+        )
+        return int(row[0])
+
+    async def index_add(self, key: str, member: bytes, score: float, ttl: int) -> None:
+        expires = self._clock() + ttl
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO idx (name, member, score, expires) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name, member) DO UPDATE SET score = excluded.score, "
+                "expires = excluded.expires",
+                (key, member, score, expires),
+            )
+
+        await self._run(op)
+
+    async def index_range(self, key: str, limit: int) -> list[bytes]:
+        now = self._clock()
+        rows = await self._run(
+            lambda c: c.execute(
+                "SELECT member FROM idx WHERE name = ? AND expires > ? "
+                "ORDER BY score DESC LIMIT ?",
+                (key, now, limit),
+            ).fetchall()
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def index_remove(self, key: str, member: bytes) -> bool:
+        return await self._run(
+            lambda c: c.execute(
+                "DELETE FROM idx WHERE name = ? AND member = ?", (key, member)
+            ).rowcount
+            == 1
+        )
+
+    async def index_pop_due(self, key: str, until: float, limit: int) -> list[bytes]:
+        def op(c: sqlite3.Connection) -> list[bytes]:
+            rows = c.execute(
+                "DELETE FROM idx WHERE name = ? AND member IN (SELECT member FROM idx "
+                "WHERE name = ? AND score <= ? ORDER BY score LIMIT ?) RETURNING member",
+                (key, key, until, limit),
+            ).fetchall()
+            return [bytes(r[0]) for r in rows]
+
+        return await self._run(op)
+
+    async def sweep(self) -> int:
+        """Delete expired rows; returns how many went."""
+        now = self._clock()
+
+        def op(c: sqlite3.Connection) -> int:
+            gone = c.execute("DELETE FROM kv WHERE expires <= ?", (now,)).rowcount
+            gone += c.execute("DELETE FROM idx WHERE expires <= ?", (now,)).rowcount
+            return int(gone)
+
+        return await self._run(op)
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        def op() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, op)
+        self._executor.shutdown(wait=True)

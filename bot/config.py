@@ -1,0 +1,205 @@
+"""Settings, read once from the environment.
+
+`Settings.from_env()` is the only place that reads configuration. It never reads
+`.env` itself: the entry point loads that (python-dotenv) before calling it, so
+tests and library users get exactly the environment they pass in.
+A missing or malformed value raises `ConfigError`, which names the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+MINUTE = 60
+DAY = 24 * 60 * MINUTE
+
+MIN_TTL = MINUTE
+OTS_REGIONS = ("us", "eu", "ca", "nz", "uk")
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. The message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class ApiUser:
+    custid: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    port: int = 3000
+    host: str = "127.0.0.1"
+    public_url: str = "http://localhost:3000"
+    data_dir: Path = Path("data")
+    redis_url: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api/"
+    default_ttl: int = 7 * DAY
+    max_ttl: int = 30 * DAY
+    max_secret_bytes: int = 10_000
+    passphrase_attempts: int = 5
+    ots_region: str | None = None
+    ots_url: str | None = None
+    ots_username: str | None = None
+    ots_api_token: str | None = field(default=None, repr=False)
+    api_users: tuple[ApiUser, ...] = field(default=(), repr=False)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_enabled and bool(self.slack_app_token)
+
+    @property
+    def uses_onetimesecret(self) -> bool:
+        return bool(self.ots_region or self.ots_url)
+
+    @property
+    def ots_base_url(self) -> str | None:
+        """Origin of the Onetime Secret server (without /api/v1), when that backend is on."""
+        if self.ots_url:
+            return self.ots_url
+        if self.ots_region:
+            return f"https://{self.ots_region}.onetimesecret.com"
+        return None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = _Env(os.environ if environ is None else environ)
+        port = env.integer("PORT", 3000, minimum=0, maximum=65535)
+        # PaaS platforms (Heroku, Render, Railway, …) set PORT and route to every
+        # interface; a developer's laptop does not, and stays on loopback.
+        default_host = "0.0.0.0" if env.get("PORT") else "127.0.0.1"  # noqa: S104
+        max_ttl = env.integer("MAX_TTL", 30 * DAY, minimum=MIN_TTL)
+        settings = cls(
+            port=port,
+            host=env.get("HOST") or default_host,
+            public_url=env.url("PUBLIC_URL", f"http://localhost:{port}"),
+            data_dir=Path(env.get("DATA_DIR") or "data"),
+            redis_url=env.redis_url("REDIS_URL"),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
+            slack_app_token=env.get("SLACK_APP_TOKEN"),
+            slack_api_url=env.url("SLACK_API_URL", "https://slack.com/api") + "/",
+            default_ttl=env.integer("DEFAULT_TTL", 7 * DAY, minimum=MIN_TTL, maximum=max_ttl),
+            max_ttl=max_ttl,
+            max_secret_bytes=env.integer("MAX_SECRET_BYTES", 10_000, minimum=1),
+            passphrase_attempts=env.integer("PASSPHRASE_ATTEMPTS", 5, minimum=1, maximum=100),
+            ots_region=env.choice("OTS_REGION", OTS_REGIONS),
+            ots_url=env.optional_url("OTS_URL"),
+            ots_username=env.get("OTS_USERNAME"),
+            ots_api_token=env.get("OTS_API_TOKEN"),
+            api_users=env.api_users("API_USERS"),
+        )
+        _check_slack(settings)
+        if bool(settings.ots_username) != bool(settings.ots_api_token):
+            missing = "OTS_API_TOKEN" if settings.ots_username else "OTS_USERNAME"
+            raise ConfigError(missing, "OTS_USERNAME and OTS_API_TOKEN go together; set both")
+        return settings
+
+
+def _check_slack(settings: Settings) -> None:
+    token, signing, app = (
+        settings.slack_bot_token,
+        settings.slack_signing_secret,
+        settings.slack_app_token,
+    )
+    if not (token or signing or app):
+        return
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN", "is required when other SLACK_* settings are set")
+    if not token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-")
+    if app and not app.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN", "must be an app-level token starting with xapp-")
+    if not (signing or app):
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET",
+            "is required for HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)",
+        )
+
+
+class _Env:
+    """Typed reads of environment variables; every failure names its variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(
+        self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(name, f"must be at most {maximum}, got {value}")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        return self.optional_url(name) or default.rstrip("/")
+
+    def optional_url(self, name: str) -> str | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(name, "must be an http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ConfigError(name, "must not have a query string or fragment")
+        return raw.rstrip("/")
+
+    def redis_url(self, name: str) -> str | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+            # The value may hold a password: never echo it.
+            raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+        return raw
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        if raw.lower() not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw.lower()
+
+    def api_users(self, name: str) -> tuple[ApiUser, ...]:
+        raw = self.get(name)
+        if raw is None:
+            return ()
+        users = []
+        for entry in raw.split(","):
+            custid, sep, token = entry.strip().partition(":")
+            if not sep or not custid.strip() or not token.strip():
+                # Do not echo the entry: it holds a token.
+                raise ConfigError(name, "must be a comma-separated list of email:token pairs")
+            users.append(ApiUser(custid.strip(), token.strip()))
+        return tuple(users)

@@ -1,0 +1,52 @@
+"""The project's errors, raised by backends and understood by the Slack and web layers.
+
+Low-level failures (sqlite3, redis, httpx) are translated into these at exactly one
+boundary each: the storage implementations and the Onetime Secret client. Messages
+are written for the person who will read them and never carry a secret, a key, a
+link, a passphrase or a request body.
+
+    BackendError
+     ├── SecretNotFound       unknown, consumed, burned, expired or wrong passphrase
+     ├── NotAuthorized        bad credentials, or none where they are required
+     ├── RateLimited          too many requests; try again later
+     ├── InvalidRequest       the request itself is wrong (empty or oversized secret, …)
+     └── BackendUnavailable   the store or the service cannot be reached or answered garbage
+"""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises on purpose."""
+
+    default_message = "Something went wrong with the secret store."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class SecretNotFound(BackendError):
+    default_message = (
+        "That secret does not exist: it was already viewed, burned, expired, "
+        "or the passphrase was wrong."
+    )
+
+
+class NotAuthorized(BackendError):
+    default_message = "Not authorized: the credentials were rejected."
+
+
+class RateLimited(BackendError):
+    default_message = "Too many requests right now. Please try again in a few minutes."
+
+
+class InvalidRequest(BackendError):
+    default_message = "The request was not valid."
+
+
+class BackendUnavailable(BackendError):
+    default_message = "The secret store is unavailable right now. Please try again shortly."

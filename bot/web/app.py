@@ -1,0 +1,92 @@
+"""The one ASGI application: Slack events, reveal page, health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.backends.base import SecretBackend
+from bot.backends.embedded import EmbeddedStore
+from bot.config import Settings
+from bot.errors import BackendUnavailable
+from bot.web import reveal
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    # Always 200: a process whose store is down is alive, and restarting it
+    # would not bring the store back. The body says what is wrong.
+    backend: SecretBackend = request.app.state.backend
+    try:
+        await backend.status()
+        store = "reachable"
+    except BackendUnavailable:
+        store = "unreachable"
+    return JSONResponse(
+        {"status": "ok" if store == "reachable" else "degraded", "backend": backend.name,
+         "store": store},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def build_app(
+    settings: Settings,
+    backend: SecretBackend,
+    bolt_app: AsyncApp | None = None,
+) -> Starlette:
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    if isinstance(backend, EmbeddedStore):
+        routes += reveal.routes
+    if bolt_app is not None and not settings.socket_mode:
+        handler = AsyncSlackRequestHandler(bolt_app)
+
+        async def slack_events(request: Request) -> Response:
+            return await handler.handle(request)
+
+        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        socket_handler = None
+        if isinstance(backend, EmbeddedStore):
+            tasks.append(asyncio.create_task(backend.run_maintenance()))
+        if bolt_app is not None and settings.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
+            await socket_handler.connect_async()
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            if socket_handler is not None:
+                await socket_handler.close_async()
+            await backend.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.backend = backend
+    app.state.settings = settings
+    app.state.bolt = bolt_app
+    return app
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The composition root: settings in, the whole application out."""
+    from bot.backends.factory import make_backend
+    from bot.slack.app import build_bolt_app
+
+    backend = make_backend(settings)
+    bolt_app = build_bolt_app(settings, backend) if settings.slack_enabled else None
+    return build_app(settings, backend, bolt_app)

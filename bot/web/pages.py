@@ -1,0 +1,114 @@
+"""HTML pages for people. Every value is escaped; nothing here runs unless its hash is in the CSP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+
+_CSS = """
+:root{color-scheme:light dark;--fg:#1d1c1d;--bg:#f8f8f8;--card:#fff;--accent:#4a154b;--muted:#616061}
+@media (prefers-color-scheme:dark){:root{--fg:#e8e8e8;--bg:#1a1d21;--card:#222529;--accent:#c5a3ff;--muted:#ababad}}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:42rem;margin:3rem auto;padding:2rem;background:var(--card);border-radius:12px;
+box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin-top:0}
+p.muted{color:var(--muted);font-size:.9rem}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext;padding:1rem;border-radius:8px;
+background:var(--bg);border:1px solid var(--muted);max-height:60vh;overflow:auto;
+font:15px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
+label{display:block;margin:.5rem 0 .25rem}
+input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;border:1px solid var(--muted)}
+button{margin-top:1rem;padding:.65rem 1.4rem;font:inherit;font-weight:600;color:#fff;
+background:var(--accent);border:0;border-radius:6px;cursor:pointer}
+""".strip()
+
+_COPY_JS = (
+    "document.getElementById('copy').addEventListener('click',function(){"
+    "navigator.clipboard.writeText(document.getElementById('secret').textContent)"
+    ".then(function(){document.getElementById('copy').textContent='Copied';});});"
+)
+
+
+def _sha256(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src {_sha256(_CSS)}; script-src {_sha256(_COPY_JS)}; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+}
+
+
+def _page(title: str, body: str, *, script: bool = False) -> str:
+    js = f"<script>{_COPY_JS}</script>" if script else ""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex,nofollow">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{body}</main>{js}</body></html>"
+    )
+
+
+def reveal_prompt(*, action: str, passphrase_required: bool) -> str:
+    field = (
+        '<label for="passphrase">Passphrase</label>'
+        '<input type="password" id="passphrase" name="passphrase" required '
+        'autocomplete="off" autofocus>'
+        if passphrase_required
+        else ""
+    )
+    return _page(
+        "A secret was shared with you",
+        "<h1>A secret was shared with you</h1>"
+        "<p>It can be viewed <strong>only once</strong>. After you reveal it, "
+        "this link stops working for everyone.</p>"
+        f'<form method="post" action="{escape(action)}">{field}'
+        '<button type="submit">Reveal secret</button></form>',
+    )
+
+
+def revealed(value: str) -> str:
+    return _page(
+        "Your secret",
+        "<h1>Your secret</h1>"
+        "<p>This is the only time it is shown. Copy it now: "
+        "reloading this page will not show it again.</p>"
+        f'<pre id="secret">{escape(value)}</pre>'
+        '<button type="button" id="copy">Copy to clipboard</button>',
+        script=True,
+    )
+
+
+def unknown_secret() -> str:
+    return _page(
+        "Unknown secret",
+        "<h1>This secret is not available</h1>"
+        "<p>It may have been viewed already, burned, or it expired, "
+        "or the passphrase was wrong. Ask the sender to share it again.</p>",
+    )
+
+
+def unavailable() -> str:
+    return _page(
+        "Temporarily unavailable",
+        "<h1>Temporarily unavailable</h1>"
+        "<p>The secret store cannot be reached right now. Nothing was revealed "
+        "or lost: try again in a minute.</p>",
+    )
+
+
+def message(title: str, text: str) -> str:
+    return _page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>")

@@ -1,0 +1,54 @@
+"""The reveal page: GET shows a button and never consumes; POST reveals once.
+
+GET must not consume: Slack, chat apps and mail scanners fetch every link they
+see. Unknown, consumed, expired and wrong-passphrase all answer the same page
+and status, so the page tells a visitor nothing about which it was.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from bot.backends.embedded import EmbeddedStore
+from bot.errors import BackendUnavailable, SecretNotFound
+from bot.web import pages
+from bot.web.forms import read_form
+
+
+def page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status, headers=pages.SECURITY_HEADERS)
+
+
+async def show_reveal_button(request: Request) -> HTMLResponse:
+    store: EmbeddedStore = request.app.state.backend
+    try:
+        passphrase_required = await store.peek(request.path_params["secret_key"])
+    except BackendUnavailable:
+        return page(pages.unavailable(), 503)
+    if passphrase_required is None:
+        return page(pages.unknown_secret(), 404)
+    return page(
+        pages.reveal_prompt(action=request.url.path, passphrase_required=passphrase_required)
+    )
+
+
+async def reveal_secret(request: Request) -> HTMLResponse:
+    store: EmbeddedStore = request.app.state.backend
+    form = await read_form(request)
+    try:
+        revealed = await store.reveal(
+            request.path_params["secret_key"], form.get("passphrase") or None, via="page"
+        )
+    except SecretNotFound:
+        return page(pages.unknown_secret(), 404)
+    except BackendUnavailable:
+        return page(pages.unavailable(), 503)
+    return page(pages.revealed(revealed.value))
+
+
+routes = [
+    Route("/secret/{secret_key}", show_reveal_button, methods=["GET"]),
+    Route("/secret/{secret_key}", reveal_secret, methods=["POST"]),
+]

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_slack import FakeSlack
+from tests.support.servers import RedisServer, ServedApp, redis_server
+
+_APP_VARIABLES = (
+    "PORT", "HOST", "PUBLIC_URL", "DATA_DIR", "REDIS_URL", "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DEFAULT_TTL", "MAX_TTL",
+    "MAX_SECRET_BYTES", "PASSPHRASE_ATTEMPTS", "OTS_REGION", "OTS_URL", "OTS_USERNAME",
+    "OTS_API_TOKEN", "API_USERS", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's shell (or .env) must not change what the tests see."""
+    for name in _APP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_srv: RedisServer) -> Iterator[str]:
+    """A real redis-server, emptied before each test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_srv.url)
+    client.flushall()
+    client.close()
+    yield redis_srv.url
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    return path
+
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def app_env(store_kind: str, request: pytest.FixtureRequest, data_dir: Path,
+            fake_slack: FakeSlack) -> dict[str, str]:
+    """Environment of an app connected to the fake Slack, on the chosen store."""
+    from tests.support.slack_requests import SIGNING_SECRET
+
+    env = {
+        "DATA_DIR": str(data_dir),
+        "SLACK_BOT_TOKEN": fake_slack.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "PUBLIC_URL": "http://ots.test",
+    }
+    if store_kind == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    return env
+
+
+@pytest.fixture
+def served(app_env: dict[str, str]) -> Iterator[ServedApp]:
+    """The whole application, built from settings as `python -m bot` builds it."""
+    from bot.config import Settings
+    from bot.web.app import create_app
+
+    settings = Settings.from_env(app_env)
+    with ServedApp(create_app(settings)) as server:
+        yield server

@@ -1,0 +1,296 @@
+"""A fake of Slack's Web API and response_url endpoints, served over real HTTP.
+
+It checks what Slack checks, so a test fails where Slack would say no: the bot
+token on every Web API call, JSON bodies only with a JSON content type, the
+required arguments of each method, Block Kit size limits, trigger ids that are
+fresh (3 s) and used once, and at most 5 posts per response_url. Every call is
+recorded with its parsed body; tests poll for side effects with `wait_for`.
+Failures can be scripted per method (`fail`), including 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+BOT_TOKEN = "xoxb-test-token"
+TEAM_ID = "T0TEST"
+BOT_USER_ID = "U0BOT"
+
+_REQUIRED = {
+    "chat.postMessage": ("channel",),
+    "chat.postEphemeral": ("channel", "user"),
+    "chat.update": ("channel", "ts"),
+    "chat.delete": ("channel", "ts"),
+    "views.open": ("trigger_id", "view"),
+    "views.push": ("trigger_id", "view"),
+    "views.update": ("view",),
+    "conversations.open": ("users",),
+    "users.info": ("user",),
+}
+
+
+@dataclass
+class Call:
+    method: str  # Web API method, or "response_url"
+    body: dict[str, Any]
+    headers: dict[str, str]
+    path: str = ""
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Failure:
+    error: str
+    status: int
+    retry_after: int | None
+    times: int
+
+
+class FakeSlack:
+    def __init__(self, token: str = BOT_TOKEN) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self.rejected: list[tuple[str, str]] = []
+        self._failures: dict[str, list[_Failure]] = {}
+        self._triggers: dict[str, float] = {}
+        self._used_triggers: set[str] = set()
+        self._response_posts: dict[str, int] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def __enter__(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    # -- scripting ------------------------------------------------------------
+
+    def response_url(self) -> str:
+        return f"{self.url}/response/{uuid.uuid4().hex}"
+
+    def new_trigger(self) -> str:
+        trigger = f"trigger-{uuid.uuid4().hex}"
+        with self._lock:
+            self._triggers[trigger] = time.monotonic()
+        return trigger
+
+    def add_user(self, user_id: str, *, is_bot: bool = False, deleted: bool = False,
+                 name: str | None = None) -> None:
+        self._users[user_id] = {
+            "id": user_id, "name": name or user_id.lower(), "is_bot": is_bot,
+            "deleted": deleted, "real_name": name or user_id, "tz": "Europe/Berlin",
+        }
+
+    def fail(self, method: str, error: str, *, status: int = 200,
+             retry_after: int | None = None, times: int = 1) -> None:
+        with self._lock:
+            self._failures.setdefault(method, []).append(
+                _Failure(error, status, retry_after, times)
+            )
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.rejected.clear()
+            self._failures.clear()
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = self.calls_to(method)
+            if len(calls) >= count:
+                return calls
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected {count} call(s) to {method}, got {len(calls)}; "
+                    f"all calls: {[c.method for c in self.calls]}; rejected: {self.rejected}"
+                )
+            time.sleep(0.02)
+
+    def all_text(self) -> str:
+        """Everything the app sent to Slack, as one string (for absence checks)."""
+        with self._lock:
+            return "\n".join(json.dumps(c.body) for c in self.calls)
+
+    # -- the HTTP side --------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                status, payload, headers = fake._dispatch(
+                    self.path, dict(self.headers.items()), raw
+                )
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def _reject(self, method: str, why: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            self.rejected.append((method, why))
+        return 200, {"ok": False, "error": why}, {}
+
+    def _dispatch(
+        self, path: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        content_type = lower.get("content-type", "").split(";")[0].strip()
+        if path.startswith("/response/"):
+            return self._response_url(path, content_type, lower, raw)
+        if not path.startswith("/api/"):
+            return 404, {"ok": False, "error": "unknown_path"}, {}
+        method = path[len("/api/"):].split("?")[0]
+        if lower.get("authorization") != f"Bearer {self.token}":
+            return self._reject(method, "invalid_auth")
+        if content_type == "application/json":
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                return self._reject(method, "invalid_json")
+        elif content_type in ("application/x-www-form-urlencoded", ""):
+            body = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
+            for key in ("view", "blocks"):
+                if isinstance(body.get(key), str):
+                    try:
+                        body[key] = json.loads(body[key])
+                    except ValueError:
+                        return self._reject(method, f"invalid_{key}")
+        else:
+            return self._reject(method, "invalid_form_data")
+        with self._lock:
+            self.calls.append(Call(method, body, headers, path))
+            failures = self._failures.get(method) or []
+            failure = failures[0] if failures else None
+            if failure is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    failures.pop(0)
+        if failure is not None:
+            extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+            return failure.status, {"ok": False, "error": failure.error}, extra
+        missing = [a for a in _REQUIRED.get(method, ()) if not body.get(a)]
+        if missing:
+            return self._reject(method, f"missing_argument:{','.join(missing)}")
+        problem = self._check_limits(method, body)
+        if problem:
+            return self._reject(method, problem)
+        return 200, self._answer(method, body), {}
+
+    def _check_limits(self, method: str, body: dict[str, Any]) -> str | None:
+        if method.startswith("chat.") and method != "chat.delete":
+            if not (body.get("text") or body.get("blocks")):
+                return "no_text"
+            if len(body.get("blocks") or []) > 50:
+                return "invalid_blocks"
+        if method.startswith("views."):
+            view = body["view"]
+            if isinstance(view, str):
+                view = json.loads(view)
+            if len(view.get("blocks", [])) > 100:
+                return "invalid_arguments:too_many_blocks"
+            if len(view.get("private_metadata", "")) > 3000:
+                return "invalid_arguments:private_metadata"
+            for key in ("title", "submit", "close"):
+                if key in view and len(view[key]["text"]) > 24:
+                    return f"invalid_arguments:{key}"
+        if method in ("views.open", "views.push"):
+            trigger = body["trigger_id"]
+            with self._lock:
+                issued = self._triggers.get(trigger)
+                if issued is None or time.monotonic() - issued > 3:
+                    return "expired_trigger_id"
+                if trigger in self._used_triggers:
+                    return "exchanged_trigger_id"
+                self._used_triggers.add(trigger)
+        return None
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER_ID, "team_id": TEAM_ID, "bot_id": "B0BOT",
+                    "url": "https://test.slack.com/", "team": "Test", "user": "ots"}
+        if method == "conversations.open":
+            user = str(body["users"]).split(",")[0]
+            info = self._users.get(user)
+            if info and (info["is_bot"] or info["deleted"]):
+                return {"ok": False, "error": "cannot_dm_bot" if info["is_bot"]
+                        else "user_disabled"}
+            return {"ok": True, "channel": {"id": f"D{user}"}}
+        if method == "users.info":
+            info = self._users.get(body["user"])
+            if info is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": info}
+        if method in ("chat.postMessage", "chat.update"):
+            return {"ok": True, "channel": body["channel"], "ts": body.get("ts")
+                    or f"{time.time():.6f}", "message": {"text": body.get("text", "")}}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"{time.time():.6f}"}
+        if method.startswith("views."):
+            view = body["view"] if isinstance(body["view"], dict) else json.loads(body["view"])
+            return {"ok": True, "view": {**view, "id": f"V{uuid.uuid4().hex[:8]}",
+                                         "hash": "h"}}
+        return {"ok": True}
+
+    def _response_url(
+        self, path: str, content_type: str, headers: dict[str, str], raw: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if content_type != "application/json":
+            return self._reject("response_url", "invalid_content_type")
+        with self._lock:
+            count = self._response_posts.get(path, 0) + 1
+            self._response_posts[path] = count
+        if count > 5:
+            return 404, {"ok": False, "error": "used_url"}, {}
+        body = json.loads(raw)
+        with self._lock:
+            self.calls.append(Call("response_url", body, headers, path))
+            failures = self._failures.get("response_url") or []
+            failure = failures.pop(0) if failures else None
+        if failure is not None:
+            return failure.status, {"ok": False, "error": failure.error}, {}
+        if not (body.get("text") or body.get("blocks") or body.get("delete_original")):
+            return self._reject("response_url", "no_text")
+        return 200, {"ok": True}, {}

@@ -1,0 +1,59 @@
+"""Signed requests to the app's /slack/events, as Slack sends them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+SIGNING_SECRET = "test-signing-secret-0123456789"
+
+
+def signature(body: bytes, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    base = b"v0:" + str(timestamp).encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def post_signed(
+    base_url: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    secret: str = SIGNING_SECRET,
+    sig: str | None = None,
+) -> httpx.Response:
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": sig or signature(body, ts, secret),
+    }
+    return httpx.post(f"{base_url}/slack/events", content=body, headers=headers, timeout=10)
+
+
+def command_body(text: str, *, response_url: str, user_id: str = "U0ALICE",
+                 trigger_id: str = "trigger-x", channel_id: str = "C0GENERAL") -> bytes:
+    return urlencode({
+        "token": "legacy-verification-token",
+        "team_id": "T0TEST",
+        "team_domain": "test",
+        "channel_id": channel_id,
+        "channel_name": "general",
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": "/ots",
+        "text": text,
+        "api_app_id": "A0OTS",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }).encode()
+
+
+def interactive_body(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()

@@ -1,0 +1,97 @@
+"""End to end: a signed /ots request, the ephemeral link, and the one-time reveal page."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from tests.support.fake_slack import FakeSlack
+from tests.support.servers import ServedApp
+from tests.support.slack_requests import command_body, post_signed
+
+LINK = re.compile(r"http://ots\.test/secret/([0-9a-z]{31,})")
+
+
+def link_from(fake_slack: FakeSlack) -> str:
+    reply = fake_slack.wait_for("response_url")[0].body
+    assert reply["response_type"] == "ephemeral"
+    assert reply["unfurl_links"] is False and reply["unfurl_media"] is False
+    match = LINK.search(reply["text"])
+    assert match, reply["text"]
+    return match.group(0)
+
+
+def local(served: ServedApp, link: str) -> str:
+    return link.replace("http://ots.test", served.url)
+
+
+def test_ots_text_makes_a_link_that_reveals_once(served: ServedApp, fake_slack: FakeSlack):
+    secret = "hunter2 & <friends> \"quoted\""
+    escaped = "hunter2 &amp; &lt;friends&gt; \"quoted\""
+    response = post_signed(
+        served.url, command_body(escaped, response_url=fake_slack.response_url())
+    )
+    assert response.status_code == 200
+    assert secret not in response.text
+
+    url = local(served, link_from(fake_slack))
+    for _ in range(2):  # link unfurlers and scanners fetch links: GET never consumes
+        page = httpx.get(url)
+        assert page.status_code == 200
+        assert "Reveal secret" in page.text and "hunter2" not in page.text
+
+    revealed = httpx.post(url)
+    assert revealed.status_code == 200
+    assert "hunter2 &amp; &lt;friends&gt; &quot;quoted&quot;" in revealed.text
+    assert revealed.headers["cache-control"] == "no-store"
+    assert revealed.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'none'" in revealed.headers["content-security-policy"]
+
+    again = httpx.post(url)
+    assert again.status_code == 404
+    assert "hunter2" not in again.text
+    assert httpx.get(url).status_code == 404
+    assert secret not in fake_slack.all_text()
+
+
+def test_ephemeral_reply_says_when_the_link_expires(served: ServedApp, fake_slack: FakeSlack):
+    post_signed(served.url, command_body("s3cret", response_url=fake_slack.response_url()))
+    reply = fake_slack.wait_for("response_url")[0].body
+    assert "expires in 7 days" in reply["text"]
+    context = reply["blocks"][1]["elements"][0]["text"]
+    expires = int(re.search(r"<!date\^(\d+)\^", context).group(1))
+    assert abs(expires - (time.time() + 7 * 86400)) < 60
+
+
+def test_ots_alone_and_help_answer_with_usage(served: ServedApp, fake_slack: FakeSlack):
+    for text in ("", "help", "  HELP "):
+        fake_slack.reset()
+        post_signed(served.url, command_body(text, response_url=fake_slack.response_url()))
+        reply = fake_slack.wait_for("response_url")[0].body
+        assert reply["response_type"] == "ephemeral"
+        assert "/ots <text>" in reply["text"]
+        assert not LINK.search(reply["text"])
+
+
+def test_bad_signature_is_refused_and_stores_nothing(served: ServedApp, fake_slack: FakeSlack):
+    body = command_body("never-stored", response_url=fake_slack.response_url())
+    response = post_signed(served.url, body, secret="not-the-signing-secret")
+    assert response.status_code == 401
+    time.sleep(0.3)
+    assert fake_slack.calls == []
+
+
+def test_stale_timestamp_is_refused(served: ServedApp, fake_slack: FakeSlack):
+    body = command_body("never-stored", response_url=fake_slack.response_url())
+    response = post_signed(served.url, body, timestamp=int(time.time()) - 6 * 60)
+    assert response.status_code == 401
+    time.sleep(0.3)
+    assert fake_slack.calls == []
+
+
+def test_healthz_reports_the_store(served: ServedApp):
+    response = httpx.get(f"{served.url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "backend": "embedded", "store": "reachable"}
