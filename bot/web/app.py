@@ -18,6 +18,7 @@ from bot.backends.base import SecretBackend
 from bot.backends.embedded import EmbeddedStore
 from bot.config import Settings
 from bot.errors import BackendUnavailable
+from bot.logs import pin_noisy_loggers
 from bot.web import reveal
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
     from bot.backends.factory import make_backend
     from bot.slack.app import build_bolt_app
 
+    pin_noisy_loggers()
     backend = make_backend(settings)
     bolt_app = build_bolt_app(settings, backend) if settings.slack_enabled else None
     return build_app(settings, backend, bolt_app)
