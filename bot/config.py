@@ -19,6 +19,10 @@ DAY = 24 * 60 * MINUTE
 
 MIN_TTL = MINUTE
 OTS_REGIONS = ("us", "eu", "ca", "nz", "uk")
+KIB = 1024
+# A urlencoded secret takes up to 3 bytes per byte (%XX); the rest is room for
+# the other parameters, multipart boundaries and Slack's payload wrapping.
+BODY_OVERHEAD = 64 * KIB
 
 
 class ConfigError(Exception):
@@ -51,6 +55,12 @@ class Settings:
     max_ttl: int = 30 * DAY
     max_secret_bytes: int = 10_000
     passphrase_attempts: int = 5
+    max_body_bytes: int = 256 * KIB
+    # Per client address and window; 0 turns a limit off. Defaults are the
+    # Onetime Secret service's own: about 1000 of each per 20 minutes.
+    rate_limit_create: int = 1000
+    rate_limit_reveal: int = 1000
+    rate_limit_window: int = 20 * MINUTE
     ots_region: str | None = None
     ots_url: str | None = None
     ots_username: str | None = None
@@ -86,6 +96,7 @@ class Settings:
         # interface; a developer's laptop does not, and stays on loopback.
         default_host = "0.0.0.0" if env.get("PORT") else "127.0.0.1"  # noqa: S104
         max_ttl = env.integer("MAX_TTL", 30 * DAY, minimum=MIN_TTL)
+        max_secret_bytes = env.integer("MAX_SECRET_BYTES", 10_000, minimum=1)
         settings = cls(
             port=port,
             host=env.get("HOST") or default_host,
@@ -98,8 +109,14 @@ class Settings:
             slack_api_url=env.url("SLACK_API_URL", "https://slack.com/api") + "/",
             default_ttl=env.integer("DEFAULT_TTL", 7 * DAY, minimum=MIN_TTL, maximum=max_ttl),
             max_ttl=max_ttl,
-            max_secret_bytes=env.integer("MAX_SECRET_BYTES", 10_000, minimum=1),
+            max_secret_bytes=max_secret_bytes,
             passphrase_attempts=env.integer("PASSPHRASE_ATTEMPTS", 5, minimum=1, maximum=100),
+            max_body_bytes=_max_body_bytes(env, max_secret_bytes),
+            rate_limit_create=env.integer("RATE_LIMIT_CREATE", 1000, minimum=0),
+            rate_limit_reveal=env.integer("RATE_LIMIT_REVEAL", 1000, minimum=0),
+            rate_limit_window=env.integer(
+                "RATE_LIMIT_WINDOW", 20 * MINUTE, minimum=1, maximum=DAY
+            ),
             ots_region=env.choice("OTS_REGION", OTS_REGIONS),
             ots_url=env.optional_url("OTS_URL"),
             ots_username=env.get("OTS_USERNAME"),
@@ -111,6 +128,21 @@ class Settings:
             missing = "OTS_API_TOKEN" if settings.ots_username else "OTS_USERNAME"
             raise ConfigError(missing, "OTS_USERNAME and OTS_API_TOKEN go together; set both")
         return settings
+
+
+def _max_body_bytes(env: _Env, max_secret_bytes: int) -> int:
+    """The request body cap: by default large enough for the largest secret, urlencoded."""
+    needed = 3 * max_secret_bytes + BODY_OVERHEAD
+    if env.get("MAX_BODY_BYTES") is None:
+        return max(256 * KIB, needed)
+    value = env.integer("MAX_BODY_BYTES", needed, minimum=1)
+    if value < needed:
+        raise ConfigError(
+            "MAX_BODY_BYTES",
+            f"must be at least {needed} (3 x MAX_SECRET_BYTES + {BODY_OVERHEAD}) so that "
+            f"the largest secret fits in a urlencoded request, got {value}",
+        )
+    return value
 
 
 def _check_slack(settings: Settings) -> None:
