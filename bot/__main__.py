@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -13,7 +14,8 @@ log = logging.getLogger("bot")
 
 
 def main() -> int:
-    load_dotenv(override=False)
+    # The .env of the directory the app is started in; the environment wins.
+    load_dotenv(Path.cwd() / ".env", override=False)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

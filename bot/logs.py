@@ -23,8 +23,13 @@ PINNED = (
 
 
 def pin_noisy_loggers() -> None:
+    """Pin the loggers above, and any child of theirs already given a level of its own."""
+    known = list(logging.root.manager.loggerDict)
     for name in PINNED:
         logging.getLogger(name).setLevel(logging.WARNING)
+        for child in known:
+            if child.startswith(name + "."):
+                logging.getLogger(child).setLevel(logging.WARNING)
 
 
 def framework_logger() -> logging.Logger:

@@ -1,0 +1,87 @@
+"""Drift test: manifest.yml and the registered listeners agree.
+
+Each command and shortcut the manifest declares is sent to the running app as
+Slack would send it; Bolt answers 404 to a request no listener handles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.slack import ids
+from tests.support.fake_slack import FakeSlack
+from tests.support.servers import ServedApp
+from tests.support.slack_requests import command_body, interactive_body, post_signed
+
+MANIFEST = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+FEATURES = MANIFEST["features"]
+COMMANDS = [c["command"] for c in FEATURES.get("slash_commands", [])]
+SHORTCUTS = FEATURES.get("shortcuts", [])
+
+
+@pytest.fixture(params=["sqlite"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def shortcut_payload(shortcut: dict[str, Any], fake: FakeSlack) -> dict[str, Any]:
+    common = {
+        "callback_id": shortcut["callback_id"],
+        "trigger_id": fake.new_trigger(),
+        "team": {"id": "T0TEST", "domain": "test"},
+        "user": {"id": "U0ALICE", "username": "alice", "team_id": "T0TEST"},
+        "token": "legacy",
+        "action_ts": "1700000000.000001",
+    }
+    if shortcut["type"] == "message":
+        return {
+            **common,
+            "type": "message_action",
+            "response_url": fake.response_url(),
+            "channel": {"id": "C0GENERAL", "name": "general"},
+            "message": {"type": "message", "text": "pw", "user": "U0BOB", "ts": "1.2"},
+            "message_ts": "1.2",
+        }
+    return {**common, "type": "shortcut"}
+
+
+def test_manifest_declares_what_the_app_needs() -> None:
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "im:write"} <= scopes
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert MANIFEST["settings"]["interactivity"]["request_url"] == "https://YOUR-HOST/slack/events"
+    for command in FEATURES["slash_commands"]:
+        assert command["url"] == "https://YOUR-HOST/slack/events"
+        assert command["should_escape"] is True
+    for shortcut in SHORTCUTS:
+        assert len(shortcut["name"]) <= 24
+
+
+def test_every_id_constant_is_in_the_manifest() -> None:
+    manifest_ids = set(COMMANDS) | {s["callback_id"] for s in SHORTCUTS}
+    assert ids.COMMAND in manifest_ids
+    for name in dir(ids):
+        if name.endswith("_SHORTCUT"):
+            assert getattr(ids, name) in manifest_ids, name
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_a_listener(command: str, served: ServedApp, fake_slack: FakeSlack):
+    body = command_body("help", response_url=fake_slack.response_url()).replace(
+        b"command=%2Fots", b"command=" + command.replace("/", "%2F").encode()
+    )
+    assert post_signed(served.url, body).status_code == 200
+
+
+@pytest.mark.parametrize("shortcut", SHORTCUTS, ids=lambda s: s["callback_id"])
+def test_every_shortcut_has_a_listener(
+    shortcut: dict[str, Any], served: ServedApp, fake_slack: FakeSlack
+) -> None:
+    body = interactive_body(shortcut_payload(shortcut, fake_slack))
+    response = post_signed(served.url, body)
+    assert response.status_code == 200, json.dumps(shortcut)

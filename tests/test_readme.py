@@ -1,0 +1,36 @@
+"""Drift test: the README's two set-up commands are the ones CI and the entry point use."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)]
+
+
+def test_readme_has_a_run_and_a_test_command() -> None:
+    run, test = quick_start_commands()[:2]
+    assert run.endswith("python -m bot")
+    assert "pytest" in test
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    _, test = quick_start_commands()[:2]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test in ci.splitlines()
+
+
+def test_readme_documents_every_setting() -> None:
+    from bot.config import Settings  # noqa: F401  (the names below are what it reads)
+
+    source = (ROOT / "bot" / "config.py").read_text()
+    variables = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source))
+    assert variables, "no settings found: the pattern no longer matches bot/config.py"
+    missing = sorted(v for v in variables if f"`{v}`" not in README)
+    assert not missing, f"settings missing from README.md: {missing}"
