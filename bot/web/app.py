@@ -92,3 +92,13 @@ def create_app(settings: Settings) -> Starlette:
     backend = make_backend(settings)
     bolt_app = build_bolt_app(settings, backend) if settings.slack_enabled else None
     return build_app(settings, backend, bolt_app)
+
+
+def app_from_env() -> Starlette:
+    """For `uvicorn --factory bot.web.app:app_from_env`, e.g. with `--workers 2`.
+
+    Each worker builds its own app from the environment (not `.env`: the caller
+    sets it). `create_app` pins uvicorn's access log whatever the command line
+    says, because secret keys are in request paths.
+    """
+    return create_app(Settings.from_env())
