@@ -17,7 +17,9 @@ from tests.support.servers import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_bot(env: dict[str, str], cwd: Path, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run_bot(
+    env: dict[str, str], cwd: Path, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot"], cwd=cwd, env=_env(env), capture_output=True, text=True,
         timeout=timeout,

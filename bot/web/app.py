@@ -66,14 +66,14 @@ def build_app(
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
-            await socket_handler.connect_async()
+            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             if socket_handler is not None:
-                await socket_handler.close_async()
+                await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -1,4 +1,7 @@
-"""HTML pages for people. Every value is escaped; nothing here runs unless its hash is in the CSP."""
+"""HTML pages for people.
+
+Every value is escaped; no style or script runs unless its hash is in the CSP.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,13 @@ import hashlib
 from html import escape
 
 _CSS = """
-:root{color-scheme:light dark;--fg:#1d1c1d;--bg:#f8f8f8;--card:#fff;--accent:#4a154b;--muted:#616061}
-@media (prefers-color-scheme:dark){:root{--fg:#e8e8e8;--bg:#1a1d21;--card:#222529;--accent:#c5a3ff;--muted:#ababad}}
+:root{color-scheme:light dark;--fg:#1d1c1d;--bg:#f8f8f8;--card:#fff;--accent:#4a154b;
+--muted:#616061}
+@media (prefers-color-scheme:dark){:root{--fg:#e8e8e8;--bg:#1a1d21;--card:#222529;
+--accent:#c5a3ff;--muted:#ababad}}
 *{box-sizing:border-box}
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
+background:var(--bg)}
 main{max-width:42rem;margin:3rem auto;padding:2rem;background:var(--card);border-radius:12px;
 box-shadow:0 1px 4px rgba(0,0,0,.12)}
 h1{font-size:1.4rem;margin-top:0}
@@ -19,7 +25,8 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext;padding:1
 background:var(--bg);border:1px solid var(--muted);max-height:60vh;overflow:auto;
 font:15px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 label{display:block;margin:.5rem 0 .25rem}
-input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;border:1px solid var(--muted)}
+input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;
+border:1px solid var(--muted)}
 button{margin-top:1rem;padding:.65rem 1.4rem;font:inherit;font-weight:600;color:#fff;
 background:var(--accent);border:0;border-radius:6px;cursor:pointer}
 """.strip()
