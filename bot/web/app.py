@@ -19,7 +19,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
-from bot.web import reveal
+from bot.web import limits, reveal
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,9 @@ def build_app(
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=limits.middleware(settings, backend)
+    )
     app.state.backend = backend
     app.state.settings = settings
     app.state.bolt = bolt_app

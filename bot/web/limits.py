@@ -1,0 +1,288 @@
+"""What one request and one client may ask of the server.
+
+Two ASGI middlewares, outermost first:
+
+- `BodyLimit` reads the whole request body itself, counting bytes as they
+  arrive, before any route or parser sees it. A body over `MAX_BODY_BYTES`
+  gets 413 at once: when Content-Length announces it, before a byte is read;
+  when Content-Length is absent (chunked) or smaller than what is sent, as
+  soon as the running count passes the cap. The route then gets the body
+  from memory, so no parser can be made to read more than the cap.
+- `RateLimit` counts creations and reveal attempts per client address in
+  fixed windows. The counters live in the app's own storage (`incr` with
+  expiry: one Redis command, one SQLite statement), so every worker and
+  replica sharing the store shares the limit.
+
+The client address is ASGI's `client`: the TCP peer, or, when the peer is a
+proxy listed in uvicorn's FORWARDED_ALLOW_IPS (default: loopback), the
+right-most X-Forwarded-For entry that is not itself a trusted proxy. Headers
+from anybody else are ignored, so a client cannot pick its own bucket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.middleware import Middleware
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from bot.backends import crypto
+from bot.backends.base import SecretBackend
+from bot.config import Settings
+from bot.errors import BackendUnavailable
+from bot.web import pages
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The Onetime Secret service's own wording; clients match it literally.
+RATE_LIMIT_MESSAGE = "Rate limit exceeded. Please try again later."
+API_PREFIX = "/api/"
+CREATE = "create"
+REVEAL = "reveal"
+
+
+class Counter(Protocol):
+    async def incr(self, key: str, ttl: int) -> int:
+        """Add one; a new counter starts at 1 and expires after `ttl` seconds."""
+
+
+# -- responses ----------------------------------------------------------------
+
+
+def _is_api(scope: Scope) -> bool:
+    return str(scope.get("path", "")).startswith(API_PREFIX)
+
+
+def error_response(
+    scope: Scope, status: int, title: str, text: str, headers: dict[str, str] | None = None
+) -> Response:
+    """JSON the OTS way on the API (404, real status in a header), a page elsewhere."""
+    headers = dict(headers or {})
+    if _is_api(scope):
+        headers["X-OTS-Intended-Status"] = str(status)
+        headers["Cache-Control"] = "no-store"
+        # Every OTS v1 error is a 404 with {"message"}; a 503 stays a 503 so that
+        # load balancers and retrying clients see an outage as one.
+        return JSONResponse(
+            {"message": text}, status_code=503 if status == 503 else 404, headers=headers
+        )
+    return HTMLResponse(
+        pages.message(title, text),
+        status_code=status,
+        headers={**pages.SECURITY_HEADERS, **headers},
+    )
+
+
+# -- body cap -----------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Buffers the request body up to `max_bytes`; answers 413 beyond it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = self._check_length_header(scope)
+        if problem is not None:
+            await problem(scope, receive, send)
+            return
+        try:
+            body = await self._read_body(receive)
+        except BodyTooLarge:
+            await self._too_large(scope)(scope, receive, send)
+            return
+        if body is None:  # the client went away mid-body
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _check_length_header(self, scope: Scope) -> Response | None:
+        for name, value in scope["headers"]:
+            if name != b"content-length":
+                continue
+            if not value.isdigit():
+                return error_response(
+                    scope, 400, "Bad request", "The Content-Length header is not a number."
+                )
+            if int(value) > self.max_bytes:
+                return self._too_large(scope)
+        return None
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self, scope: Scope) -> Response:
+        return error_response(
+            scope,
+            413,
+            "Request too large",
+            f"The request body is too large: the limit is {self.max_bytes:,} bytes. "
+            "Nothing was stored.",
+        )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # only http.disconnect is left to come
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+# -- rate limits --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int  # seconds until the window turns
+
+
+class RateLimiter:
+    """Fixed-window counters per (kind, client address), kept in shared storage."""
+
+    def __init__(
+        self,
+        counter: Counter,
+        limits: dict[str, int],
+        window: int,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.counter = counter
+        self.limits = {kind: limit for kind, limit in limits.items() if limit > 0}
+        self.window = window
+        self._clock = clock
+
+    def applies_to(self, kind: str) -> bool:
+        return kind in self.limits
+
+    async def hit(self, kind: str, client: str) -> Decision:
+        """Count one request; raises BackendUnavailable if the store cannot count."""
+        now = self._clock()
+        index = int(now // self.window)
+        retry_after = max(1, int((index + 1) * self.window - now))
+        # Addresses are hashed: the store need not learn who uses the service.
+        key = crypto.storage_id(f"r:{kind}:", f"{client}|{index}")
+        count = await self.counter.incr(key, self.window)
+        return Decision(count <= self.limits[kind], retry_after)
+
+
+def classify(method: str, path: str) -> str | None:
+    """Which limit a request counts against, if any."""
+    if method != "POST":
+        return None
+    if path in ("/api/v1/share", "/api/v1/generate"):
+        return CREATE
+    if path.startswith(("/api/v1/secret/", "/secret/")):
+        return REVEAL
+    return None
+
+
+class RateLimit:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = classify(scope.get("method", ""), scope.get("path", ""))
+        if scope["type"] != "http" or kind is None or not self.limiter.applies_to(kind):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        try:
+            decision = await self.limiter.hit(kind, address)
+        except BackendUnavailable as exc:
+            await error_response(scope, 503, "Temporarily unavailable", exc.message)(
+                scope, receive, send
+            )
+            return
+        if decision.allowed:
+            await self.app(scope, receive, send)
+            return
+        await self._refuse(scope, kind, decision)(scope, receive, send)
+
+    def _refuse(self, scope: Scope, kind: str, decision: Decision) -> Response:
+        headers = {"Retry-After": str(decision.retry_after)}
+        if _is_api(scope):
+            return error_response(scope, 429, "", RATE_LIMIT_MESSAGE, headers)
+        what = "secrets created" if kind == CREATE else "reveal attempts"
+        return error_response(
+            scope,
+            429,
+            "Too many attempts",
+            f"Too many {what} from your address. Nothing was revealed or lost: "
+            f"try again in {_minutes(decision.retry_after)}.",
+            headers,
+        )
+
+
+def _minutes(seconds: int) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+class MemoryCounter:
+    """Counters in this process, for backends without a store of their own."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._counts: dict[str, tuple[int, float]] = {}
+        self._clock = clock
+
+    async def incr(self, key: str, ttl: int) -> int:
+        now = self._clock()
+        if len(self._counts) > 10_000:
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+        count, expires = self._counts.get(key, (0, now + ttl))
+        if expires <= now:
+            count, expires = 0, now + ttl
+        self._counts[key] = (count + 1, expires)
+        return count + 1
+
+
+def middleware(settings: Settings, backend: SecretBackend) -> list[Middleware]:
+    """The limits, outermost first, as Starlette installs them."""
+    storage = getattr(backend, "storage", None)
+    counter: Counter = storage if storage is not None else MemoryCounter()
+    limiter = RateLimiter(
+        counter,
+        {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
+        settings.rate_limit_window,
+    )
+    return [
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(RateLimit, limiter=limiter),
+    ]
