@@ -25,9 +25,12 @@ import json
 import logging
 import secrets as _random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.backends import crypto
 from bot.backends.base import Receipt, Revealed
@@ -39,6 +42,8 @@ log = logging.getLogger(__name__)
 MIN_TTL = 60
 GENERATE_LENGTH = 12
 GENERATE_MAX_LENGTH = 128
+SHORTKEY_LENGTH = 8
+RECENT_LIMIT = 100  # receipts `recent` lists, newest first
 # Letters and digits without the look-alikes (0 O o 1 l I).
 _LOWER = "abcdefghijkmnpqrstuvwxyz"
 _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -75,8 +80,13 @@ class EmbeddedStore:
         passphrase_attempts: int = 5,
         clock: Callable[[], float] = time.time,
         scrypt_n: int = crypto.SCRYPT_N,
+        api_tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.storage = storage
+        # custid -> that API user's private index of receipts (see RecentIndex).
+        self._recent = {
+            custid: RecentIndex(custid, token) for custid, token in (api_tokens or {}).items()
+        }
         self.public_url = public_url.rstrip("/")
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
@@ -191,6 +201,11 @@ class EmbeddedStore:
             await self.storage.index_add(
                 _EXPIRY_INDEX, metadata_id.encode(), now + ttl, self.max_ttl * 2
             )
+        if custid in self._recent:
+            index = self._recent[custid]
+            await self.storage.index_add(
+                index.name, index.seal(metadata_key), now, self.max_ttl * 2
+            )
         return self._receipt(metadata_key, secret_key, record)
 
     def _seal(self, data: bytes, key: str, secret_id: str, passphrase: str | None) -> bytes:
@@ -266,6 +281,14 @@ class EmbeddedStore:
         return self._receipt(metadata_key, None, record)
 
     async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
+        receipt, _ = await self.burn_with_shortkey(metadata_key, passphrase)
+        return receipt
+
+    async def burn_with_shortkey(
+        self, metadata_key: str, passphrase: str | None = None
+    ) -> tuple[Receipt, str]:
+        """Burn, and also return the first characters of the dead secret_key (OTS's
+        `secret_shortkey`), which the receipt itself no longer holds."""
         # The metadata_key is the owner's capability; the passphrase guards reading only.
         if not _plausible_key(metadata_key):
             raise SecretNotFound
@@ -281,10 +304,10 @@ class EmbeddedStore:
         if not await self.storage.delete(crypto.storage_id(prefix, secret_key)):
             raise SecretNotFound
         record = await self._mark(metadata_id[2:], "burned", "burn") or record
-        return self._receipt(metadata_key, None, record)
+        return self._receipt(metadata_key, None, record), secret_key[:SHORTKEY_LENGTH]
 
     async def peek(self, secret_key: str) -> bool | None:
-        """Without consuming: None if there is no such secret, else whether it needs a passphrase."""
+        """Without consuming: None if no such secret, else whether it needs a passphrase."""
         if not _plausible_key(secret_key):
             return None
         if await self.storage.get(crypto.storage_id("s:", secret_key)) is not None:
@@ -294,7 +317,28 @@ class EmbeddedStore:
         return None
 
     async def recent(self, owner: str) -> list[Receipt]:
-        raise NotImplementedError("recent receipts are not implemented yet")
+        """The owner's receipts, newest first, without changing their state.
+
+        Only API users (`api_tokens`) have an index; anyone else has no recent list.
+        """
+        index = self._recent.get(owner)
+        if index is None:
+            return []
+        receipts = []
+        for member in await self.storage.index_range(index.name, RECENT_LIMIT):
+            metadata_key = index.open(member)
+            receipt = None if metadata_key is None else await self._look(metadata_key)
+            if receipt is None:
+                # The receipt is gone (twice the secret's lifetime passed): forget it.
+                await self.storage.index_remove(index.name, member)
+                continue
+            receipts.append(receipt)
+        return receipts
+
+    async def _look(self, metadata_key: str) -> Receipt | None:
+        """The receipt as it is: unlike `receipt`, reading it does not mark it viewed."""
+        raw = await self.storage.get(crypto.storage_id("m:", metadata_key))
+        return None if raw is None else self._receipt(metadata_key, None, json.loads(raw))
 
     async def status(self) -> None:
         await self.storage.ping()
@@ -400,6 +444,37 @@ class EmbeddedStore:
             with contextlib.suppress(BackendUnavailable):
                 await self.sweep()
             await asyncio.sleep(interval)
+
+
+class RecentIndex:
+    """One API user's list of receipts, readable only with that user's token.
+
+    Storage must not learn metadata keys (they are capabilities) nor whose list is
+    whose. So both the index's name and the key that seals each entry are derived
+    (HKDF) from the user's API token: a copy of the store shows opaque names and
+    ciphertext. The price: after a token is rotated the old entries can no longer be
+    read; they drop out of `recent` (the secrets and receipts themselves still work)
+    and storage forgets them when the index expires.
+    """
+
+    def __init__(self, custid: str, token: str) -> None:
+        derived = HKDF(
+            algorithm=hashes.SHA256(),
+            length=64,
+            salt=None,
+            info=b"ots-slack/recent/v1\0" + custid.encode("utf-8"),
+        ).derive(token.encode("utf-8"))
+        self.name = "r:" + derived[:32].hex()
+        self._key = derived[32:].hex()
+
+    def seal(self, metadata_key: str) -> bytes:
+        return crypto.seal(metadata_key.encode("ascii"), self._key, self.name.encode())
+
+    def open(self, member: bytes) -> str | None:
+        try:
+            return crypto.open_sealed(member, self._key, self.name.encode()).decode("ascii")
+        except (crypto.DecryptionFailed, UnicodeDecodeError):
+            return None
 
 
 def generate_password(length: int = GENERATE_LENGTH) -> str:

@@ -26,4 +26,5 @@ def make_backend(settings: Settings) -> SecretBackend:
         max_ttl=settings.max_ttl,
         max_secret_bytes=settings.max_secret_bytes,
         passphrase_attempts=settings.passphrase_attempts,
+        api_tokens={user.custid: user.token for user in settings.api_users},
     )

@@ -19,7 +19,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
-from bot.web import limits, reveal
+from bot.web import api, limits, receipts, reveal
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def build_app(
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if isinstance(backend, EmbeddedStore):
         routes += reveal.routes
+        routes += receipts.routes + api.routes
     if bolt_app is not None and not settings.socket_mode:
         handler = AsyncSlackRequestHandler(bolt_app)
 

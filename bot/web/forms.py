@@ -35,8 +35,17 @@ class BadForm(Exception):
     """The body could not be parsed. The message is safe to show."""
 
 
-async def read_form(request: Request) -> Params:
-    params = _parse_urlencoded(request.url.query)
+async def read_form(request: Request, *, strict: bool = False) -> Params:
+    """Merged parameters. With `strict`, a value whose `%` escapes decode to invalid
+    UTF-8 is refused (BadForm) instead of being stored with replacement characters."""
+    try:
+        return await _read_form(request, "strict" if strict else "replace")
+    except UnicodeDecodeError:
+        raise BadForm("A parameter is not valid UTF-8 once its % escapes are decoded.") from None
+
+
+async def _read_form(request: Request, errors: str) -> Params:
+    params = _parse_urlencoded(request.url.query, errors)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         try:
@@ -52,14 +61,14 @@ async def read_form(request: Request) -> Params:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise BadForm("The request body is not valid UTF-8.") from None
-        for name, values in _parse_urlencoded(text).items():
+        for name, values in _parse_urlencoded(text, errors).items():
             params.setdefault(name, []).extend(values)
     return Params(params)
 
 
-def _parse_urlencoded(text: str) -> dict[str, list[str]]:
+def _parse_urlencoded(text: str, errors: str = "replace") -> dict[str, list[str]]:
     params: dict[str, list[str]] = {}
-    for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+    for name, value in parse_qsl(text, keep_blank_values=True, errors=errors):
         params.setdefault(_name(name), []).append(value)
     return params
 

@@ -119,3 +119,55 @@ def unavailable() -> str:
 
 def message(title: str, text: str) -> str:
     return _page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>")
+
+
+_STATE_TEXT = {
+    "new": "Not viewed yet.",
+    "viewed": "Not viewed yet.",
+    "received": "Viewed by the recipient {when}. The link no longer works.",
+    "burned": "Burned {when}. Nobody can view it now.",
+    "expired": "Expired without being viewed.",
+    "orphaned": "The secret is gone; nobody can view it now.",
+}
+
+
+def receipt_page(
+    *,
+    state: str,
+    link: str | None,
+    expires: str,
+    changed: str,
+    passphrase_required: bool,
+    burn_action: str,
+) -> str:
+    """The sender's receipt: the state, and while unread the link and a Burn button.
+
+    Times arrive as display text; `changed` is when the state last changed.
+    """
+    text = _STATE_TEXT.get(state, "Unknown state.").format(when=changed)
+    body = f"<h1>Your secret</h1><p><strong>{escape(text)}</strong></p>"
+    if link is not None:
+        passphrase = " It needs the passphrase you set." if passphrase_required else ""
+        body += (
+            f"<p>Send this one-time link to the recipient. It expires {escape(expires)}."
+            f"{escape(passphrase)}</p>"
+            f'<pre id="secret">{escape(link)}</pre>'
+            '<button type="button" id="copy">Copy to clipboard</button>'
+            f'<form method="post" action="{escape(burn_action)}">'
+            "<p>Changed your mind? Burning destroys the secret before anyone views it.</p>"
+            '<button type="submit">Burn this secret</button></form>'
+        )
+    body += (
+        '<p class="muted">Keep this page to yourself: whoever has its address can see '
+        "the link and burn the secret.</p>"
+    )
+    return _page("Your secret", body, script=link is not None)
+
+
+def unknown_receipt() -> str:
+    return _page(
+        "Unknown receipt",
+        "<h1>This receipt is not available</h1>"
+        "<p>The address may be mistyped, or the receipt expired (receipts are kept "
+        "twice as long as their secret).</p>",
+    )

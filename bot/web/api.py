@@ -1,0 +1,345 @@
+"""The Onetime Secret v1 compatible API of the embedded store, under /api/v1.
+
+Existing OTS clients (Ruby, Python, Perl, Java, C#, Go, PowerShell, Bash) must
+work against it unchanged, so it copies the v1 contract to the letter (see
+OTS_API_V1.md): flat JSON objects with `application/json; charset=utf-8`,
+every error an HTTP 404 with an exact `message` string (plus the newer
+`X-OTS-Intended-Status` header), integers and booleans typed as the strict
+clients expect, no trailing-slash redirects, and parameters read leniently from
+wherever a client puts them (`bot.web.forms`).
+
+Two deliberate departures: a store that cannot be reached answers 503 (a 404
+would read as "Unknown secret" to a client and lose the reason), and since this
+server sends no email, `recipient` is accepted, ignored, and answered as `[]`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import Receive, Scope, Send
+
+from bot.backends.base import Receipt
+from bot.backends.embedded import GENERATE_MAX_LENGTH, EmbeddedStore
+from bot.config import ApiUser
+from bot.errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    NotAuthorized,
+    RateLimited,
+    SecretNotFound,
+)
+from bot.web.forms import BadForm, Params, read_form
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+ANONYMOUS = "anon"
+UNKNOWN_SECRET = "Unknown secret"  # noqa: S105 (a message, not a password)
+NOT_AUTHORIZED = "Not authorized"
+RATE_LIMITED = "Rate limit exceeded. Please try again later."
+# Compared against when the user is unknown, so a bad email costs the same time as a bad token.
+_DUMMY_TOKEN = "x" * 40  # noqa: S105
+_LEADING_INTEGER = re.compile(r"\s*([+-]?\d+)")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ApiResponse(JSONResponse):
+    """JSON exactly as OTS sends it; Starlette only adds a charset to text/* types."""
+
+    media_type = "application/json; charset=utf-8"
+
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> None:
+        # Bodies carry secrets and keys: no cache may keep them.
+        super().__init__(content, status_code, {"Cache-Control": "no-store", **(headers or {})})
+
+
+class ApiError(Exception):
+    """An OTS v1 error: HTTP 404 with `{"message": ...}`, like every v1 server."""
+
+    def __init__(self, message: str, intended: int | None, **extra: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.intended = intended
+        self.extra = extra
+
+    def response(self) -> ApiResponse:
+        headers = {} if self.intended is None else {"X-OTS-Intended-Status": str(self.intended)}
+        return ApiResponse({"message": self.message, **self.extra}, 404, headers)
+
+
+def not_found_response() -> ApiResponse:
+    return ApiResponse({"error": "Not Found"}, 404)
+
+
+# -- authentication --------------------------------------------------------------
+
+
+def authenticate(request: Request, users: Iterable[ApiUser]) -> str:
+    """The custid of the caller: an API user's email, or "anon" without credentials.
+
+    Bad credentials never fall back to anonymous (OTS clients always send what
+    they were given; silently ignoring a typo would hide it).
+    """
+    header = request.headers.get("authorization")
+    if header is None:
+        return ANONYMOUS
+    scheme, _, encoded = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise ApiError(NOT_AUTHORIZED, 401)
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(NOT_AUTHORIZED, 401) from None
+    email, _, token = decoded.partition(":")
+    if not email and not token:
+        return ANONYMOUS  # some clients always send Basic, empty when unconfigured
+    return _check_token(email, token, users)
+
+
+def _check_token(email: str, token: str, users: Iterable[ApiUser]) -> str:
+    wanted = email.casefold()
+    user = next((u for u in users if u.custid.casefold() == wanted), None)
+    expected = user.token if user is not None else _DUMMY_TOKEN
+    matches = hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
+    if user is None or not matches or not token:
+        raise ApiError(NOT_AUTHORIZED, 401)
+    return user.custid
+
+
+def _custid(request: Request, *, required: bool = False) -> str:
+    custid = authenticate(request, request.app.state.settings.api_users)
+    if required and custid == ANONYMOUS:
+        raise ApiError(NOT_AUTHORIZED, 401)
+    return custid
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+async def _params(request: Request) -> Params:
+    try:
+        return await read_form(request, strict=True)
+    except BadForm as exc:
+        raise ApiError(str(exc), 400) from None
+
+
+def lenient_int(raw: str | None) -> int | None:
+    """Like Ruby's `to_i`, which OTS uses: the leading integer, or None if there is none."""
+    match = _LEADING_INTEGER.match(raw or "")
+    return int(match.group(1)) if match else None
+
+
+def ttl_param(params: Params) -> int | None:
+    # Missing, empty, 0 or unreadable: the default; out of range: clamped by the store.
+    ttl = lenient_int(params.get("ttl"))
+    return ttl if ttl and ttl > 0 else None
+
+
+def length_param(params: Params) -> int | None:
+    """generate's `length`: missing, empty or 0 means the default; anything else must fit."""
+    raw = (params.get("length") or "").strip()
+    if raw in ("", "0"):
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= GENERATE_MAX_LENGTH:
+        raise ApiError(
+            f"length must be a whole number from 1 to {GENERATE_MAX_LENGTH}.", 400
+        )
+    return int(raw)
+
+
+def passphrase_param(params: Params) -> str | None:
+    return params.get("passphrase") or None
+
+
+# -- response bodies ---------------------------------------------------------------
+
+
+def receipt_body(receipt: Receipt, *, with_secret_key: bool = True) -> dict[str, Any]:
+    """The v1 receipt: exactly these fields, typed as the strict clients read them."""
+    body: dict[str, Any] = {
+        "custid": receipt.custid,
+        "metadata_key": receipt.metadata_key,
+    }
+    if with_secret_key and receipt.secret_key is not None and receipt.state != "received":
+        body["secret_key"] = receipt.secret_key
+    body["ttl"] = int(receipt.ttl)
+    body["metadata_ttl"] = int(receipt.metadata_ttl)
+    if receipt.state != "received":
+        # A burned or expired secret has no time left; 0 keeps the field an integer.
+        body["secret_ttl"] = int(receipt.secret_ttl or 0)
+    body["state"] = receipt.state
+    body["updated"] = int(receipt.updated)
+    body["created"] = int(receipt.created)
+    if receipt.state == "received":
+        body["received"] = int(receipt.received or receipt.updated)
+    body["recipient"] = []  # this server sends no email (OTS_API_V1.md, point 11)
+    body["passphrase_required"] = bool(receipt.passphrase_required)
+    return body
+
+
+# -- endpoints -----------------------------------------------------------------------
+
+
+def _store(request: Request) -> EmbeddedStore:
+    store: EmbeddedStore = request.app.state.backend
+    return store
+
+
+async def status(request: Request) -> Response:
+    await _store(request).status()
+    return ApiResponse({"status": "nominal"})
+
+
+async def authcheck(request: Request) -> Response:
+    _custid(request, required=True)
+    await _store(request).status()
+    return ApiResponse({"status": "nominal"})
+
+
+async def share(request: Request) -> Response:
+    custid = _custid(request)
+    params = await _params(request)
+    receipt = await _store(request).share(
+        params.get("secret") or "",
+        ttl=ttl_param(params),
+        passphrase=passphrase_param(params),
+        owner=custid,
+    )
+    return ApiResponse(receipt_body(receipt))
+
+
+async def generate(request: Request) -> Response:
+    custid = _custid(request)
+    params = await _params(request)
+    receipt = await _store(request).generate(
+        ttl=ttl_param(params),
+        passphrase=passphrase_param(params),
+        owner=custid,
+        length=length_param(params),
+    )
+    return ApiResponse({**receipt_body(receipt), "value": receipt.value})
+
+
+async def reveal(request: Request) -> Response:
+    _custid(request)
+    params = await _params(request)
+    key = request.path_params["key"]
+    revealed = await _store(request).reveal(key, passphrase_param(params), via="api")
+    return ApiResponse({"value": revealed.value, "secret_key": revealed.secret_key})
+
+
+async def receipt(request: Request) -> Response:
+    _custid(request)
+    return ApiResponse(receipt_body(await _store(request).receipt(request.path_params["key"])))
+
+
+async def burn(request: Request) -> Response:
+    _custid(request)
+    params = await _params(request)
+    burned, shortkey = await _store(request).burn_with_shortkey(
+        request.path_params["key"], passphrase_param(params)
+    )
+    return ApiResponse({"state": receipt_body(burned), "secret_shortkey": shortkey})
+
+
+async def recent(request: Request) -> Response:
+    custid = _custid(request, required=True)
+    receipts = await _store(request).recent(custid)
+    return ApiResponse([receipt_body(r, with_secret_key=False) for r in receipts])
+
+
+# -- routing -------------------------------------------------------------------------
+
+
+class Endpoint:
+    """One v1 route: checks the method and turns the project's errors into v1 answers.
+
+    An ASGI app rather than a function so that Starlette passes every method
+    through (a function route would answer a wrong method with plain-text 405).
+    """
+
+    def __init__(self, handler: Handler, methods: tuple[str, ...]) -> None:
+        self.handler = handler
+        self.allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        if request.method not in self.allowed:
+            # v1 servers route on method and path together: anything else is Not Found.
+            response: Response = not_found_response()
+        else:
+            response = await self.respond(request)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        try:
+            return await self.handler(request)
+        except ApiError as exc:
+            return exc.response()
+        except SecretNotFound:
+            return _unknown_secret(request)
+        except NotAuthorized:
+            return ApiError(NOT_AUTHORIZED, 401).response()
+        except RateLimited:
+            return ApiError(RATE_LIMITED, 429).response()
+        except InvalidRequest as exc:
+            return ApiError(exc.message, 400).response()
+        except BackendUnavailable as exc:
+            return ApiResponse({"message": exc.message}, 503, {"Retry-After": "5"})
+        except Exception as exc:
+            # Name the kind only: an exception's text could quote a parameter.
+            log.error("API %s failed: %s", self.handler.__name__, type(exc).__name__)
+            return ApiResponse({"message": "Internal error: the request was not completed."}, 500)
+
+
+class _NotFound:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await not_found_response()(scope, receive, send)
+
+
+def _unknown_secret(request: Request) -> Response:
+    # v1 names the key from the path (it is the caller's own input, never another key).
+    key = request.path_params.get("key")
+    extra = {"secret_key": key} if key is not None else {}
+    return ApiError(UNKNOWN_SECRET, None, **extra).response()
+
+
+def _routes(paths: Iterable[str], handler: Handler, *methods: str) -> list[BaseRoute]:
+    return [Route(path, Endpoint(handler, methods)) for path in paths]
+
+
+def _both(suffix: str) -> tuple[str, str]:
+    return (f"/private{suffix}", f"/metadata{suffix}")
+
+
+_API_ROUTES: list[BaseRoute] = [
+    *_routes(["/status"], status, "GET"),
+    *_routes(["/authcheck"], authcheck, "GET"),
+    *_routes(["/share"], share, "POST"),
+    *_routes(["/generate"], generate, "POST"),
+    *_routes(["/secret/{key}"], reveal, "POST"),
+    # `recent` and `…/burn` before the `{key}` wildcard, which would swallow them.
+    *_routes(_both("/recent"), recent, "GET"),
+    *_routes(_both("/{key}/burn"), burn, "POST"),
+    *_routes(_both("/{key}"), receipt, "GET", "POST"),
+]
+
+routes: list[BaseRoute] = [
+    # A router of its own so Starlette's trailing-slash redirects never apply, and
+    # unknown paths answer v1's JSON 404 instead of a plain-text page.
+    Mount(PREFIX, app=Router(_API_ROUTES, redirect_slashes=False, default=_NotFound())),
+    Route(PREFIX, _NotFound()),
+]
