@@ -92,6 +92,8 @@ class RedisStorage:
             await self._call(pipe.execute())
 
     async def index_range(self, key: str, limit: int) -> list[bytes]:
+        if limit <= 0:
+            return []  # ZREVRANGE 0 -1 would answer the whole index
         members: list[bytes] = await self._call(
             self._redis.zrevrange(self._k(key), 0, limit - 1)
         )

@@ -2,8 +2,9 @@
 
 sqlite3 blocks, so every statement runs on one worker thread that owns the
 connection; the event loop never waits on disk. Each primitive is a single
-statement (autocommit), which SQLite runs as one write transaction, so it is
-atomic across every process that opens the same file. WAL lets readers and the
+statement (autocommit), which SQLite runs as one write transaction, or one
+explicit `BEGIN IMMEDIATE` transaction, so it is atomic across every process
+that opens the same file. WAL lets readers and the
 writer proceed together; busy_timeout makes a second process wait its turn
 instead of failing.
 
@@ -54,7 +55,8 @@ class SQLiteStorage:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self._call, fn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
+            # OSError: DATA_DIR cannot be created (a file in the way, no permission).
             raise BackendUnavailable(
                 f"The secret store (SQLite) failed: {type(exc).__name__}."
             ) from None
@@ -69,11 +71,15 @@ class SQLiteStorage:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=10.0
         )
-        conn.execute("PRAGMA busy_timeout = 10000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.executescript(_SCHEMA)
+        try:
+            conn.execute("PRAGMA busy_timeout = 10000")
+            _enable_wal(conn)
+            # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     async def put(self, key: str, value: bytes, ttl: int) -> bool:
@@ -131,9 +137,11 @@ class SQLiteStorage:
         now = self._clock()
         row = await self._run(
             lambda c: c.execute(
-                "INSERT INTO kv (key, value, expires) VALUES (?, 1, ?) "
-                "ON CONFLICT (key) DO UPDATE SET "
-                "value = CASE WHEN kv.expires <= ? THEN 1 ELSE kv.value + 1 END, "
+                # Counters are kept as decimal text in a BLOB, as Redis keeps them,
+                # so `get` reads b"3" on both (bytes(3) would be three NUL bytes).
+                "INSERT INTO kv (key, value, expires) VALUES (?, CAST(1 AS BLOB), ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = CAST("
+                "CASE WHEN kv.expires <= ? THEN 1 ELSE kv.value + 1 END AS BLOB), "
                 "expires = CASE WHEN kv.expires <= ? THEN excluded.expires ELSE kv.expires END "
                 "RETURNING value",
                 (key, now + ttl, now, now),
@@ -142,15 +150,25 @@ class SQLiteStorage:
         return int(row[0])
 
     async def index_add(self, key: str, member: bytes, score: float, ttl: int) -> None:
-        expires = self._clock() + ttl
+        now = self._clock()
 
+        # As in Redis, an index expires as a whole `ttl` after its last add, and
+        # an expired index is gone: its old members must not come back.
         def op(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO idx (name, member, score, expires) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (name, member) DO UPDATE SET score = excluded.score, "
-                "expires = excluded.expires",
-                (key, member, score, expires),
-            )
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                c.execute("DELETE FROM idx WHERE name = ? AND expires <= ?", (key, now))
+                c.execute(
+                    "INSERT INTO idx (name, member, score, expires) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (name, member) DO UPDATE SET score = excluded.score",
+                    (key, member, score, now + ttl),
+                )
+                c.execute("UPDATE idx SET expires = ? WHERE name = ?", (now + ttl, key))
+                c.execute("COMMIT")
+            except BaseException:
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
+                raise
 
         await self._run(op)
 
@@ -166,21 +184,27 @@ class SQLiteStorage:
         return [bytes(r[0]) for r in rows]
 
     async def index_remove(self, key: str, member: bytes) -> bool:
+        now = self._clock()
         return await self._run(
             lambda c: c.execute(
-                "DELETE FROM idx WHERE name = ? AND member = ?", (key, member)
+                "DELETE FROM idx WHERE name = ? AND member = ? AND expires > ?",
+                (key, member, now),
             ).rowcount
             == 1
         )
 
     async def index_pop_due(self, key: str, until: float, limit: int) -> list[bytes]:
+        now = self._clock()
+
         def op(c: sqlite3.Connection) -> list[bytes]:
             rows = c.execute(
                 "DELETE FROM idx WHERE name = ? AND member IN (SELECT member FROM idx "
-                "WHERE name = ? AND score <= ? ORDER BY score LIMIT ?) RETURNING member",
-                (key, key, until, limit),
+                "WHERE name = ? AND score <= ? AND expires > ? ORDER BY score LIMIT ?) "
+                "RETURNING member, score",
+                (key, key, until, now, limit),
             ).fetchall()
-            return [bytes(r[0]) for r in rows]
+            # RETURNING follows the delete's own order; Redis answers lowest score first.
+            return [bytes(r[0]) for r in sorted(rows, key=lambda r: (r[1], r[0]))]
 
         return await self._run(op)
 
@@ -206,3 +230,22 @@ class SQLiteStorage:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
+
+
+def _enable_wal(conn: sqlite3.Connection, patience: float = 10.0) -> None:
+    """Switch the file to WAL, waiting while another process opens it too.
+
+    SQLite answers a journal-mode change with SQLITE_BUSY at once, without the
+    busy handler, while another connection holds the file: several workers that
+    start together on a new file would fail without this retry.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

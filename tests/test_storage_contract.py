@@ -1,0 +1,327 @@
+"""The Storage contract, primitive by primitive, against a real SQLite file and a real Redis.
+
+Every test runs on both implementations: whatever the embedded store relies on must
+hold on each. Races use two storage instances on the same file / the same Redis, so
+two connections really compete, not just two tasks on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.backends.storage import Storage
+from bot.backends.storage.redis_storage import RedisStorage
+from bot.backends.storage.sqlite_storage import SQLiteStorage
+from bot.errors import BackendUnavailable
+from tests.support.servers import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+OpenStorage = Callable[[], Storage]
+RACERS = 50
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStorage:
+    """Opens another storage instance on the same SQLite file or the same Redis."""
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        return lambda: SQLiteStorage(path)
+    url = request.getfixturevalue("redis_url")
+    return lambda: RedisStorage.from_url(url)
+
+
+@pytest.fixture
+async def storage(open_storage: OpenStorage) -> AsyncIterator[Storage]:
+    store = open_storage()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def other(open_storage: OpenStorage) -> AsyncIterator[Storage]:
+    """A second instance: its own connection to the same data."""
+    store = open_storage()
+    yield store
+    await store.close()
+
+
+def both(first: Storage, second: Storage, n: int = RACERS) -> list[Storage]:
+    return [first if i % 2 else second for i in range(n)]
+
+
+# -- put / get ---------------------------------------------------------------
+
+
+async def test_put_stores_and_get_reads(storage: Storage, other: Storage) -> None:
+    assert await storage.put("k", b"\x00value\xff", 60) is True
+    assert await storage.get("k") == b"\x00value\xff"
+    assert await other.get("k") == b"\x00value\xff"
+    assert await storage.get("missing") is None
+
+
+async def test_put_never_overwrites_a_live_value(storage: Storage, other: Storage) -> None:
+    assert await storage.put("k", b"first", 60)
+    assert await other.put("k", b"second", 60) is False
+    assert await storage.get("k") == b"first"
+
+
+async def test_concurrent_puts_store_exactly_one(storage: Storage, other: Storage) -> None:
+    stores = both(storage, other)
+    won = await asyncio.gather(*(s.put("k", b"v%d" % i, 60) for i, s in enumerate(stores)))
+    assert won.count(True) == 1
+    assert await storage.get("k") == b"v%d" % won.index(True)
+
+
+# -- take / delete -------------------------------------------------------------
+
+
+async def test_take_reads_and_removes(storage: Storage) -> None:
+    await storage.put("k", b"once", 60)
+    assert await storage.take("k") == b"once"
+    assert await storage.take("k") is None
+    assert await storage.get("k") is None
+    assert await storage.take("missing") is None
+
+
+async def test_concurrent_takes_give_the_value_once(storage: Storage, other: Storage) -> None:
+    await storage.put("k", b"once", 60)
+    got = await asyncio.gather(*(s.take("k") for s in both(storage, other)))
+    assert [g for g in got if g is not None] == [b"once"]
+
+
+async def test_delete_is_true_only_for_the_remover(storage: Storage, other: Storage) -> None:
+    assert await storage.delete("missing") is False
+    await storage.put("k", b"v", 60)
+    removed = await asyncio.gather(*(s.delete("k") for s in both(storage, other)))
+    assert removed.count(True) == 1
+    assert await storage.get("k") is None
+    assert await storage.put("k", b"again", 60) is True
+
+
+# -- replace -------------------------------------------------------------------
+
+
+async def test_replace_swaps_only_the_expected_value(storage: Storage) -> None:
+    await storage.put("k", b"old", 60)
+    assert await storage.replace("k", b"not-old", b"new") is False
+    assert await storage.get("k") == b"old"
+    assert await storage.replace("k", b"old", b"new") is True
+    assert await storage.get("k") == b"new"
+    assert await storage.replace("missing", b"old", b"new") is False
+    assert await storage.get("missing") is None
+
+
+async def test_concurrent_replaces_from_one_value_let_one_win(
+    storage: Storage, other: Storage
+) -> None:
+    await storage.put("k", b"v0", 60)
+    stores = both(storage, other)
+    won = await asyncio.gather(
+        *(s.replace("k", b"v0", b"v%d" % (i + 1)) for i, s in enumerate(stores))
+    )
+    assert won.count(True) == 1
+    assert await storage.get("k") == b"v%d" % (won.index(True) + 1)
+
+
+# -- incr ----------------------------------------------------------------------
+
+
+async def test_incr_starts_at_one_and_counts(storage: Storage) -> None:
+    assert [await storage.incr("c", 60) for _ in range(3)] == [1, 2, 3]
+    assert await storage.incr("other", 60) == 1
+
+
+async def test_concurrent_incrs_count_every_call(storage: Storage, other: Storage) -> None:
+    counts = await asyncio.gather(*(s.incr("c", 60) for s in both(storage, other)))
+    assert sorted(counts) == list(range(1, RACERS + 1))
+
+
+async def test_a_counter_reads_as_its_decimal_value(storage: Storage) -> None:
+    await storage.incr("c", 60)
+    await storage.incr("c", 60)
+    assert await storage.get("c") == b"2"
+
+
+# -- sorted index --------------------------------------------------------------
+
+
+async def test_index_range_is_highest_score_first(storage: Storage) -> None:
+    for member, score in ((b"b", 2.0), (b"a", 1.0), (b"c", 3.0)):
+        await storage.index_add("i", member, score, 60)
+    assert await storage.index_range("i", 10) == [b"c", b"b", b"a"]
+    assert await storage.index_range("i", 2) == [b"c", b"b"]
+    assert await storage.index_range("i", 0) == []
+    assert await storage.index_range("missing", 10) == []
+
+
+async def test_index_add_of_a_member_again_moves_it(storage: Storage) -> None:
+    await storage.index_add("i", b"a", 1.0, 60)
+    await storage.index_add("i", b"b", 2.0, 60)
+    await storage.index_add("i", b"a", 3.0, 60)
+    assert await storage.index_range("i", 10) == [b"a", b"b"]
+
+
+async def test_indexes_are_separate(storage: Storage) -> None:
+    await storage.index_add("i", b"a", 1.0, 60)
+    await storage.index_add("j", b"b", 1.0, 60)
+    assert await storage.index_range("i", 10) == [b"a"]
+    assert await storage.index_pop_due("j", 5.0, 10) == [b"b"]
+    assert await storage.index_range("i", 10) == [b"a"]
+
+
+async def test_index_remove_is_true_only_for_the_remover(
+    storage: Storage, other: Storage
+) -> None:
+    await storage.index_add("i", b"a", 1.0, 60)
+    await storage.index_add("i", b"b", 2.0, 60)
+    removed = await asyncio.gather(*(s.index_remove("i", b"a") for s in both(storage, other)))
+    assert removed.count(True) == 1
+    assert await storage.index_range("i", 10) == [b"b"]
+    assert await storage.index_remove("i", b"never") is False
+
+
+async def test_index_pop_due_takes_due_members_lowest_first(storage: Storage) -> None:
+    # Names sort differently from scores, so the order comes from the scores.
+    for member, score in ((b"e", 1.0), (b"d", 5.0), (b"c", 2.0), (b"b", 4.0), (b"a", 3.0)):
+        await storage.index_add("i", member, score, 60)
+    assert await storage.index_pop_due("i", 3.0, 2) == [b"e", b"c"]
+    assert await storage.index_pop_due("i", 3.0, 10) == [b"a"]
+    assert await storage.index_pop_due("i", 3.0, 10) == []
+    assert await storage.index_range("i", 10) == [b"d", b"b"]
+
+
+async def test_concurrent_pops_hand_out_each_member_once(
+    storage: Storage, other: Storage
+) -> None:
+    members = [b"m%02d" % i for i in range(40)]
+    for i, member in enumerate(members):
+        await storage.index_add("i", member, float(i), 60)
+    popped = await asyncio.gather(
+        *(s.index_pop_due("i", 100.0, 3) for s in both(storage, other, 20))
+    )
+    flat = [m for batch in popped for m in batch]
+    assert sorted(flat) == members
+
+
+# -- expiry --------------------------------------------------------------------
+
+
+async def test_everything_expires(storage: Storage) -> None:
+    """One short sleep, every primitive's view of expired data (real Redis TTLs)."""
+    await storage.put("gone", b"v", 1)
+    await storage.put("kept-ttl", b"old", 1)
+    assert await storage.replace("kept-ttl", b"old", b"new")
+    await storage.incr("counter", 1)
+    await storage.incr("counter", 1)
+    await storage.index_add("idx", b"a", 1.0, 1)
+    await storage.index_add("refreshed", b"a", 1.0, 1)
+    await storage.index_add("refreshed", b"b", 2.0, 60)  # the last add sets the expiry...
+    await storage.index_add("shortened", b"a", 1.0, 60)
+    await storage.index_add("shortened", b"b", 2.0, 1)  # ...for the whole index
+    await storage.put("alive", b"v", 60)
+    assert await storage.get("gone") == b"v"
+    assert await storage.index_range("idx", 10) == [b"a"]
+
+    await asyncio.sleep(1.2)
+
+    assert await storage.get("gone") is None
+    assert await storage.take("gone") is None
+    assert await storage.delete("gone") is False
+    assert await storage.replace("gone", b"v", b"w") is False
+    assert await storage.get("kept-ttl") is None  # replace kept the expiry
+    assert await storage.put("gone", b"again", 60) is True  # an expired key can be re-put
+    assert await storage.get("gone") == b"again"
+    assert await storage.incr("counter", 60) == 1
+    assert await storage.index_range("idx", 10) == []
+    assert await storage.index_remove("idx", b"a") is False
+    assert await storage.index_pop_due("idx", 10.0, 10) == []
+    assert await storage.index_range("refreshed", 10) == [b"b", b"a"]
+    assert await storage.index_range("shortened", 10) == []
+    assert await storage.get("alive") == b"v"
+    await storage.index_add("idx", b"new", 2.0, 60)  # a new index: the expired one is gone
+    assert await storage.index_range("idx", 10) == [b"new"]
+
+
+# -- ping and failure ------------------------------------------------------------
+
+
+async def test_ping_answers(storage: Storage) -> None:
+    await storage.ping()
+
+
+def every_primitive(store: Storage) -> dict[str, Callable[[], object]]:
+    return {
+        "put": lambda: store.put("k", b"v", 60),
+        "get": lambda: store.get("k"),
+        "take": lambda: store.take("k"),
+        "delete": lambda: store.delete("k"),
+        "replace": lambda: store.replace("k", b"v", b"w"),
+        "incr": lambda: store.incr("c", 60),
+        "index_add": lambda: store.index_add("i", b"m", 1.0, 60),
+        "index_range": lambda: store.index_range("i", 10),
+        "index_remove": lambda: store.index_remove("i", b"m"),
+        "index_pop_due": lambda: store.index_pop_due("i", 1.0, 10),
+        "ping": lambda: store.ping(),
+    }
+
+
+async def assert_all_unavailable(store: Storage, *forbidden: str) -> None:
+    for name, call in every_primitive(store).items():
+        with pytest.raises(BackendUnavailable) as caught:
+            await call()  # type: ignore[misc]
+        told = "".join(traceback.format_exception(caught.value)) + repr(caught.value)
+        for word in forbidden:
+            assert word not in told, f"{name} leaked {word!r}"
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+async def test_redis_down_raises_backend_unavailable_without_the_url(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        connected = RedisStorage.from_url(server.url)
+        assert await connected.put("k", b"v", 60)  # a pooled connection that will break
+    finally:
+        server.stop()
+    url = f"redis://:s3cretpw@127.0.0.1:{server.port}/0"
+    fresh = RedisStorage.from_url(url)
+    try:
+        for store in (connected, fresh):
+            await assert_all_unavailable(store, url, server.url, "s3cretpw", str(server.port))
+    finally:
+        await connected.close()
+        await fresh.close()
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "parent-is-a-file"])
+async def test_sqlite_failure_raises_backend_unavailable(tmp_path: Path, damage: str) -> None:
+    if damage == "not-a-database":
+        path = tmp_path / "private-name.sqlite3"
+        path.write_bytes(b"this is not a database file at all" * 200)
+    else:
+        (tmp_path / "private-dir").write_bytes(b"a file where a directory should be")
+        path = tmp_path / "private-dir" / "store.sqlite3"
+    store = SQLiteStorage(path)
+    try:
+        await assert_all_unavailable(store, "private-")
+    finally:
+        await store.close()
+
+
+async def test_sqlite_instances_opening_a_new_file_together_all_work(tmp_path: Path) -> None:
+    """Workers that start at once on a new file must not fail while it is switched to WAL."""
+    for round_ in range(30):
+        path = tmp_path / f"new-{round_}.sqlite3"
+        stores = [SQLiteStorage(path) for _ in range(3)]
+        try:
+            counts = await asyncio.gather(*(s.incr("c", 60) for s in stores))
+            assert sorted(counts) == [1, 2, 3]
+        finally:
+            for store in stores:
+                await store.close()
