@@ -1,0 +1,392 @@
+"""The Onetime Secret client against recorded shapes of the real service (httpx.MockTransport).
+
+The bodies below are what onetimesecret.com and its older releases answer: numbers
+as strings (as in the docs) or integers, extra fields, every error string, an HTML
+502 page from the load balancer, timeouts. Each test also checks what was sent:
+form-encoded bodies, Basic credentials on the first request, and share and
+reveal attempted exactly once whatever goes wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from bot.backends.onetimesecret import OnetimeSecretBackend, origin_of
+from bot.errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    NotAuthorized,
+    RateLimited,
+    SecretNotFound,
+)
+
+ORIGIN = "https://eu.onetimesecret.com"
+USER, TOKEN = "alice@example.com", "0123456789abcdef-api-token"
+SECRET_KEY = "2i0eb2m2n7kfbvnlb1gt2ofyzifbtr5"
+METADATA_KEY = "qjpjroeit8wra0ojeyhcw5pjsgwtuq7"
+PASSPHRASE = "open sesame"
+
+# The receipt as the docs show it: numbers as strings, plus fields we do not know.
+SHARE_DOCS_SHAPE = {
+    "custid": USER, "metadata_key": METADATA_KEY, "secret_key": SECRET_KEY,
+    "ttl": "3600", "metadata_ttl": "7200", "secret_ttl": "3600", "state": "new",
+    "updated": "1700000000", "created": "1700000000", "recipient": [],
+    "passphrase_required": True, "share_domain": "", "has_passphrase": True,
+    "shortkey": "2i0eb2m2",
+}
+# What every server since 2018 sends: integers.
+SHARE_LIVE_SHAPE = {**SHARE_DOCS_SHAPE, "ttl": 3600, "metadata_ttl": 7200, "secret_ttl": 3600,
+                    "updated": 1700000000, "created": 1700000000, "passphrase_required": False}
+RECEIVED = {
+    "custid": USER, "metadata_key": METADATA_KEY, "ttl": 3600, "metadata_ttl": 5000,
+    "state": "received", "updated": 1700000100, "created": 1700000000,
+    "received": 1700000100, "recipient": ["al***@example.com"], "passphrase_required": False,
+}
+HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+            b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n")
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Recorder:
+    """A MockTransport handler answering scripted responses in order, recording requests."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def form(self, index: int = 0) -> dict[str, list[str]]:
+        request = self.requests[index]
+        assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+        return parse_qs(request.content.decode(), keep_blank_values=True)
+
+
+def backend_for(recorder: Recorder, *, credentials: bool = True,
+                **options: Any) -> OnetimeSecretBackend:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+    auth = {"username": USER, "api_token": TOKEN} if credentials else {}
+    return OnetimeSecretBackend(client, ORIGIN, backoff=0, **auth, **options)
+
+
+Call = Callable[[OnetimeSecretBackend], Coroutine[Any, Any, Any]]
+
+
+def run(backend: OnetimeSecretBackend, call: Call) -> Any:
+    async def go() -> Any:
+        try:
+            return await call(backend)
+        finally:
+            await backend.close()
+
+    return asyncio.run(go())
+
+
+def ok(body: Any) -> httpx.Response:
+    return httpx.Response(200, json=body)
+
+
+def error(message: str, **extra: str) -> httpx.Response:
+    return httpx.Response(404, json={"message": message, **extra})
+
+
+def basic(user: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+
+
+def assert_discreet(exc: BaseException, *words: str) -> None:
+    text = str(exc)
+    for word in (TOKEN, SECRET_KEY, METADATA_KEY, PASSPHRASE, *words):
+        assert word not in text
+
+
+# -- what is sent -------------------------------------------------------------
+
+
+def test_share_is_form_encoded_with_preemptive_basic_auth():
+    recorder = Recorder(ok(SHARE_LIVE_SHAPE))
+    secret = "pa ss&word=1%+\n"  # characters form encoding must carry, a trailing newline
+    run(backend_for(recorder),
+        lambda b: b.share(secret, ttl=3600, passphrase=PASSPHRASE, recipient=("bob@example.com",)))
+
+    [request] = recorder.requests
+    assert request.method == "POST"
+    assert str(request.url) == f"{ORIGIN}/api/v1/share"
+    assert request.headers["authorization"] == basic(USER, TOKEN)
+    assert recorder.form() == {"secret": [secret], "ttl": ["3600"], "passphrase": [PASSPHRASE],
+                               "recipient": ["bob@example.com"]}
+
+
+def test_anonymous_share_sends_no_credentials_and_only_what_was_asked():
+    recorder = Recorder(ok({**SHARE_LIVE_SHAPE, "custid": "anon"}))
+    receipt = run(backend_for(recorder, credentials=False), lambda b: b.share("s3cret"))
+    assert "authorization" not in recorder.requests[0].headers
+    assert recorder.form() == {"secret": ["s3cret"]}
+    assert receipt.custid == "anon"
+
+
+def test_several_recipients_are_sent_as_a_rack_array():
+    recorder = Recorder(ok(SHARE_LIVE_SHAPE))
+    run(backend_for(recorder), lambda b: b.share("x", recipient=("a@x.test", "b@x.test")))
+    assert recorder.form()["recipient[]"] == ["a@x.test", "b@x.test"]
+
+
+def test_reveal_posts_the_passphrase_form_encoded():
+    recorder = Recorder(ok({"value": "the secret\n", "secret_key": SECRET_KEY,
+                            "share_domain": ""}))
+    revealed = run(backend_for(recorder), lambda b: b.reveal(SECRET_KEY, PASSPHRASE))
+    assert revealed.value == "the secret\n" and revealed.secret_key == SECRET_KEY
+    [request] = recorder.requests
+    assert (request.method, str(request.url)) == ("POST", f"{ORIGIN}/api/v1/secret/{SECRET_KEY}")
+    assert request.headers["authorization"] == basic(USER, TOKEN)
+    assert recorder.form() == {"passphrase": [PASSPHRASE]}
+
+
+def test_requests_carry_explicit_timeouts():
+    recorder = Recorder(ok({"status": "nominal"}))
+    run(backend_for(recorder, timeout=httpx.Timeout(3.0, connect=1.5)), lambda b: b.status())
+    timeouts = recorder.requests[0].extensions["timeout"]
+    assert timeouts == {"connect": 1.5, "read": 3.0, "write": 3.0, "pool": 3.0}
+
+
+# -- what is understood ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [SHARE_DOCS_SHAPE, SHARE_LIVE_SHAPE], ids=["strings", "ints"])
+def test_receipt_numbers_may_be_strings_and_unknown_fields_are_ignored(shape):
+    receipt = run(backend_for(Recorder(ok(shape))), lambda b: b.share("x"))
+    assert (receipt.ttl, receipt.metadata_ttl, receipt.secret_ttl) == (3600, 7200, 3600)
+    assert (receipt.created, receipt.updated) == (1700000000, 1700000000)
+    assert receipt.secret_key == SECRET_KEY and receipt.metadata_key == METADATA_KEY
+    assert receipt.state == "new" and receipt.custid == USER
+    assert receipt.passphrase_required is shape["passphrase_required"]
+    assert receipt.expires_at == 1700003600
+
+
+def test_older_servers_receipt_lifetime_in_ttl_is_not_taken_for_the_secrets():
+    shape = {**SHARE_LIVE_SHAPE, "ttl": 7200}  # older servers: ttl = receipt lifetime
+    receipt = run(backend_for(Recorder(ok(shape))), lambda b: b.share("x"))
+    assert receipt.ttl == 3600
+
+
+def test_received_receipt_has_no_secret_key():
+    receipt = run(backend_for(Recorder(ok(RECEIVED))), lambda b: b.receipt(METADATA_KEY))
+    assert receipt.state == "received" and receipt.received == 1700000100
+    assert receipt.secret_key is None and receipt.secret_ttl is None
+    assert receipt.recipient == ("al***@example.com",)
+
+
+def test_generate_returns_the_value():
+    recorder = Recorder(ok({**SHARE_LIVE_SHAPE, "state": "viewed", "value": "Xk3mPq9rTz2a"}))
+    receipt = run(backend_for(recorder), lambda b: b.generate(ttl=600, length=12))
+    assert receipt.value == "Xk3mPq9rTz2a"
+    assert str(recorder.requests[0].url).endswith("/api/v1/generate")
+    assert recorder.form() == {"ttl": ["600"], "length": ["12"]}
+
+
+def test_burn_reads_the_nested_receipt():
+    burned = {**RECEIVED, "state": "burned", "received": None}
+    recorder = Recorder(ok({"state": burned, "secret_shortkey": "2i0eb2m2"}))
+    receipt = run(backend_for(recorder), lambda b: b.burn(METADATA_KEY))
+    assert receipt.state == "burned" and receipt.metadata_key == METADATA_KEY
+    assert str(recorder.requests[0].url) == f"{ORIGIN}/api/v1/private/{METADATA_KEY}/burn"
+    assert recorder.requests[0].method == "POST"
+
+
+def test_recent_is_a_top_level_list():
+    older = {**RECEIVED, "metadata_key": "b" * 31, "created": "1690000000"}
+    receipts = run(backend_for(Recorder(ok([RECEIVED, older]))), lambda b: b.recent("ignored"))
+    assert [r.metadata_key for r in receipts] == [METADATA_KEY, "b" * 31]
+    assert receipts[1].created == 1690000000
+
+
+def test_links_are_built_on_the_origin():
+    backend = OnetimeSecretBackend(httpx.AsyncClient(), ORIGIN + "/api/v1/")
+    assert backend.secret_url(SECRET_KEY) == f"{ORIGIN}/secret/{SECRET_KEY}"
+    assert backend.receipt_url(METADATA_KEY) == f"{ORIGIN}/private/{METADATA_KEY}"
+    assert origin_of("http://localhost:3000/") == "http://localhost:3000"
+    asyncio.run(backend.close())
+
+
+# -- failures -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (error("Unknown secret", secret_key=SECRET_KEY), SecretNotFound),
+    (error("Not authorized"), NotAuthorized),
+    (error("Rate limit exceeded. Please try again later."), RateLimited),
+    (error("Cripes! You have been rate limited."), RateLimited),
+    (httpx.Response(429, text="Too Many Requests"), RateLimited),
+    (error("You did not provide anything to share"), InvalidRequest),
+    (httpx.Response(404, json={"message": "Not authorized"},
+                    headers={"X-OTS-Intended-Status": "401"}), NotAuthorized),
+    (httpx.Response(502, content=HTML_502, headers={"Content-Type": "text/html"}),
+     BackendUnavailable),
+    (httpx.Response(503, json={"message": "Service Unavailable"}), BackendUnavailable),
+    (httpx.Response(200, content=b"<html>maintenance</html>"), BackendUnavailable),
+    (httpx.Response(200, content=b'{"custid": "anon", '), BackendUnavailable),
+    (httpx.Response(404, json={"error": "Not Found"}), BackendUnavailable),
+    (httpx.Response(301, headers={"Location": "https://elsewhere.test/"}), BackendUnavailable),
+    (httpx.ReadTimeout("timed out"), BackendUnavailable),
+    (httpx.ConnectError("[Errno 111] Connection refused"), BackendUnavailable),
+], ids=["unknown", "unauthorized", "rate-limit", "rate-limit-old", "429", "nothing",
+        "intended-401", "html-502", "503", "html-200", "bad-json", "no-route", "redirect",
+        "timeout", "refused"])
+def test_every_failure_maps_to_a_project_error_and_share_is_sent_once(answer, expected):
+    recorder = Recorder(answer)
+    with pytest.raises(expected) as caught:
+        run(backend_for(recorder), lambda b: b.share("hunter2", passphrase=PASSPHRASE))
+    assert len(recorder.requests) == 1
+    assert_discreet(caught.value, "hunter2", "<html", "502 Bad Gateway")
+    assert caught.value.message.strip()
+
+
+@pytest.mark.parametrize("failure", [
+    httpx.ReadTimeout("timed out"),
+    httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    httpx.Response(502, content=HTML_502, headers={"Content-Type": "text/html"}),
+], ids=["timeout", "disconnect", "html-502"])
+def test_a_failed_reveal_is_never_retried_and_says_the_secret_may_be_gone(failure):
+    recorder = Recorder(failure)
+    with pytest.raises(BackendUnavailable) as caught:
+        run(backend_for(recorder), lambda b: b.reveal(SECRET_KEY, PASSPHRASE))
+    assert len(recorder.requests) == 1
+    assert "may have been used up" in caught.value.message
+    assert_discreet(caught.value)
+
+
+def test_a_404_on_reveal_is_an_unknown_secret_asked_once():
+    recorder = Recorder(error("Unknown secret", secret_key=SECRET_KEY))
+    with pytest.raises(SecretNotFound):
+        run(backend_for(recorder), lambda b: b.reveal(SECRET_KEY))
+    assert len(recorder.requests) == 1
+    assert recorder.requests[0].content == b""
+
+
+@pytest.mark.parametrize("operation", ["generate", "burn"])
+def test_other_writes_are_not_retried_either(operation):
+    recorder = Recorder(httpx.ReadTimeout("timed out"))
+    calls = {"generate": lambda b: b.generate(), "burn": lambda b: b.burn(METADATA_KEY)}
+    with pytest.raises(BackendUnavailable):
+        run(backend_for(recorder), calls[operation])
+    assert len(recorder.requests) == 1
+
+
+def test_idempotent_reads_retry_and_then_succeed():
+    recorder = Recorder(
+        httpx.ConnectError("refused"),
+        httpx.Response(502, content=HTML_502, headers={"Content-Type": "text/html"}),
+        ok(RECEIVED),
+    )
+    receipt = run(backend_for(recorder), lambda b: b.receipt(METADATA_KEY))
+    assert receipt.state == "received"
+    assert len(recorder.requests) == 3
+
+
+@pytest.mark.parametrize("read", ["status", "authcheck", "receipt", "recent"])
+def test_reads_give_up_after_three_attempts(read):
+    recorder = Recorder(httpx.ReadTimeout("timed out"))
+    calls = {"status": lambda b: b.status(), "authcheck": lambda b: b.authcheck(),
+             "receipt": lambda b: b.receipt(METADATA_KEY), "recent": lambda b: b.recent("x")}
+    with pytest.raises(BackendUnavailable) as caught:
+        run(backend_for(recorder), calls[read])
+    assert len(recorder.requests) == 3
+    assert "eu.onetimesecret.com" in caught.value.message
+
+
+def test_definite_answers_are_not_retried():
+    recorder = Recorder(error("Unknown secret", secret_key=METADATA_KEY))
+    with pytest.raises(SecretNotFound):
+        run(backend_for(recorder), lambda b: b.receipt(METADATA_KEY))
+    assert len(recorder.requests) == 1
+
+
+def test_another_refusal_is_passed_on_unless_it_echoes_what_was_sent():
+    recorder = Recorder(error("Is that a valid email address?"))
+    with pytest.raises(InvalidRequest, match="Is that a valid email address"):
+        run(backend_for(recorder), lambda b: b.share("x", recipient=("nope",)))
+    echo = Recorder(error(f"Bad passphrase {PASSPHRASE}"))
+    with pytest.raises(InvalidRequest) as caught:
+        run(backend_for(echo), lambda b: b.share("x", passphrase=PASSPHRASE))
+    assert_discreet(caught.value)
+
+
+@pytest.mark.parametrize("field", ["ttl", "created", "metadata_ttl"])
+def test_a_receipt_with_garbage_numbers_is_unavailable_not_a_crash(field):
+    recorder = Recorder(ok({**SHARE_LIVE_SHAPE, field: "soon"}))
+    with pytest.raises(BackendUnavailable, match="unexpected"):
+        run(backend_for(recorder), lambda b: b.share("x"))
+
+
+def test_status_other_than_nominal_is_unavailable():
+    with pytest.raises(BackendUnavailable):
+        run(backend_for(Recorder(ok({"status": "offline"}))), lambda b: b.status())
+
+
+# -- refused before asking ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda b: b.share(""), InvalidRequest),
+    (lambda b: b.share("x" * 10_001), InvalidRequest),
+    (lambda b: b.share("\ud800"), InvalidRequest),
+    (lambda b: b.reveal("../status"), SecretNotFound),
+    (lambda b: b.receipt("abc?x=1"), SecretNotFound),
+    (lambda b: b.burn(""), SecretNotFound),
+], ids=["empty", "too-long", "surrogate", "path-reveal", "query-receipt", "empty-burn"])
+def test_bad_input_is_refused_without_a_request(call, expected):
+    recorder = Recorder(ok({}))
+    with pytest.raises(expected):
+        run(backend_for(recorder), call)
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize("call", [lambda b: b.authcheck(), lambda b: b.recent("x")],
+                         ids=["authcheck", "recent"])
+def test_account_calls_without_credentials_say_what_to_set(call):
+    recorder = Recorder(ok({}))
+    with pytest.raises(NotAuthorized, match="OTS_USERNAME and OTS_API_TOKEN"):
+        run(backend_for(recorder, credentials=False), call)
+    assert recorder.requests == []
+
+
+# -- start-up -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "level", "words"), [
+    (ok({"status": "nominal"}), logging.INFO, "accepted the credentials"),
+    (error("Not authorized"), logging.ERROR, "REJECTED the credentials"),
+    (httpx.ConnectError("refused"), logging.WARNING, "starting anyway"),
+], ids=["good", "rejected", "down"])
+def test_startup_check_says_what_it_found_and_never_raises(answer, level, words, caplog):
+    recorder = Recorder(answer)
+    with caplog.at_level(logging.INFO, logger="bot"):
+        run(backend_for(recorder), lambda b: b.report_startup(logging.getLogger("bot")))
+    assert str(recorder.requests[0].url) == f"{ORIGIN}/api/v1/authcheck"
+    [record] = [r for r in caplog.records if r.name == "bot"]
+    assert record.levelno == level and words in record.getMessage()
+    assert TOKEN not in caplog.text
+
+
+def test_startup_check_without_credentials_checks_status(caplog):
+    recorder = Recorder(ok({"status": "nominal", "locale": "en"}))
+    with caplog.at_level(logging.INFO, logger="bot"):
+        run(backend_for(recorder, credentials=False),
+            lambda b: b.report_startup(logging.getLogger("bot")))
+    assert str(recorder.requests[0].url) == f"{ORIGIN}/api/v1/status"
+    assert "reachable (anonymous use)" in caplog.text
+
