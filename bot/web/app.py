@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.backends.base import SecretBackend
 from bot.backends.embedded import EmbeddedStore
+from bot.backends.onetimesecret import OnetimeSecretBackend
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
@@ -63,6 +64,9 @@ def build_app(
         socket_handler = None
         if isinstance(backend, EmbeddedStore):
             tasks.append(asyncio.create_task(backend.run_maintenance()))
+        if isinstance(backend, OnetimeSecretBackend):
+            # In the background: a region that is down must not hold up start-up.
+            tasks.append(asyncio.create_task(backend.report_startup(logging.getLogger("bot"))))
         if bolt_app is not None and settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
