@@ -81,8 +81,11 @@ class EmbeddedStore:
         clock: Callable[[], float] = time.time,
         scrypt_n: int = crypto.SCRYPT_N,
         api_tokens: Mapping[str, str] | None = None,
+        min_ttl: int = MIN_TTL,
     ) -> None:
         self.storage = storage
+        # Only tests lower this (to see real expiry in seconds); settings never do.
+        self.min_ttl = min_ttl
         # custid -> that API user's private index of receipts (see RecentIndex).
         self._recent = {
             custid: RecentIndex(custid, token) for custid, token in (api_tokens or {}).items()
@@ -123,7 +126,7 @@ class EmbeddedStore:
     def clamp_ttl(self, ttl: int | None) -> int:
         if not ttl or ttl <= 0:
             return self.default_ttl
-        return max(MIN_TTL, min(int(ttl), self.max_ttl))
+        return max(self.min_ttl, min(int(ttl), self.max_ttl))
 
     async def share(
         self,
