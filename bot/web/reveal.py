@@ -14,7 +14,7 @@ from starlette.routing import Route
 from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendUnavailable, SecretNotFound
 from bot.web import pages
-from bot.web.forms import read_form
+from bot.web.forms import BadForm, read_form
 
 
 def page(html: str, status: int = 200) -> HTMLResponse:
@@ -36,7 +36,11 @@ async def show_reveal_button(request: Request) -> HTMLResponse:
 
 async def reveal_secret(request: Request) -> HTMLResponse:
     store: EmbeddedStore = request.app.state.backend
-    form = await read_form(request)
+    try:
+        form = await read_form(request)
+    except BadForm as exc:
+        # Nothing was tried, so nothing was consumed: say what was wrong.
+        return page(pages.message("Bad request", f"{exc} Nothing was revealed."), 400)
     try:
         revealed = await store.reveal(
             request.path_params["secret_key"], form.get("passphrase") or None, via="page"
