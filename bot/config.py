@@ -55,6 +55,7 @@ class Settings:
     max_ttl: int = 30 * DAY
     max_secret_bytes: int = 10_000
     passphrase_attempts: int = 5
+    receipt_poll_seconds: int = 60
     max_body_bytes: int = 256 * KIB
     # Per client address and window; 0 turns a limit off. Defaults are the
     # Onetime Secret service's own: about 1000 of each per 20 minutes.
@@ -111,6 +112,9 @@ class Settings:
             max_ttl=max_ttl,
             max_secret_bytes=max_secret_bytes,
             passphrase_attempts=env.integer("PASSPHRASE_ATTEMPTS", 5, minimum=1, maximum=100),
+            receipt_poll_seconds=env.integer(
+                "RECEIPT_POLL_SECONDS", 60, minimum=1, maximum=86400
+            ),
             max_body_bytes=_max_body_bytes(env, max_secret_bytes),
             rate_limit_create=env.integer("RATE_LIMIT_CREATE", 1000, minimum=0),
             rate_limit_reveal=env.integer("RATE_LIMIT_REVEAL", 1000, minimum=0),
