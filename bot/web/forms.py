@@ -1,13 +1,14 @@
 """Reading request parameters the lenient way the OTS v1 clients need.
 
 Parameters may come from the query string (also on POST), an urlencoded body,
-a body with no Content-Type at all, or a multipart body; they are merged, the
-body winning. Bad `%` escapes and trailing `&` are tolerated, and `name[]`
-is read as `name`.
+a body with no Content-Type at all, a multipart body (file parts read as text)
+or a flat JSON object; they are merged, the body winning. Bad `%` escapes and
+trailing `&` are tolerated, and `name[]` is read as `name`.
 """
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import UploadFile
@@ -52,9 +53,15 @@ async def _read_form(request: Request, errors: str) -> Params:
             form = await request.form()
         except Exception as exc:  # python-multipart raises several types
             raise BadForm("The multipart body could not be parsed.") from exc
-        for name, value in form.multi_items():
-            if not isinstance(value, UploadFile):
-                params.setdefault(_name(name), []).append(value)
+        try:
+            for name, value in form.multi_items():
+                text = await _file_text(value) if isinstance(value, UploadFile) else value
+                params.setdefault(_name(name), []).append(text)
+        finally:
+            await form.close()
+    elif content_type == "application/json":
+        for name, values in _parse_json(await request.body()).items():
+            params.setdefault(name, []).extend(values)
     elif content_type in ("", "application/x-www-form-urlencoded", "text/plain"):
         body = await request.body()
         try:
@@ -64,6 +71,39 @@ async def _read_form(request: Request, errors: str) -> Params:
         for name, values in _parse_urlencoded(text, errors).items():
             params.setdefault(name, []).extend(values)
     return Params(params)
+
+
+async def _file_text(upload: UploadFile) -> str:
+    # `curl -F secret=@file` sends the secret as a file part: it is a value like any other.
+    try:
+        return (await upload.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadForm(f"The uploaded {upload.filename or 'file'} is not UTF-8 text.") from None
+
+
+def _parse_json(body: bytes) -> dict[str, list[str]]:
+    """A flat JSON object, as newer OTS clients send: scalars read as their text."""
+    try:
+        document = json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        raise BadForm("The JSON body could not be parsed.") from None
+    if not isinstance(document, dict):
+        raise BadForm("The JSON body must be an object of parameters.")
+    params: dict[str, list[str]] = {}
+    for name, value in document.items():
+        values = value if isinstance(value, list) else [value]
+        params[_name(name)] = [_json_text(v) for v in values if v is not None]
+    return params
+
+
+def _json_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise BadForm("The JSON body must be flat: strings, numbers, booleans or lists of them.")
 
 
 def _parse_urlencoded(text: str, errors: str = "replace") -> dict[str, list[str]]:
