@@ -139,7 +139,7 @@ def test_api_paths_get_the_cap_as_ots_json(served: ServedApp) -> None:
     )
     assert response.status_code == 404
     assert response.headers["x-ots-intended-status"] == "413"
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
     assert response.json() == {
         "message": "The request body is too large: the limit is 262,144 bytes. "
         "Nothing was stored."

@@ -70,8 +70,13 @@ def error_response(
         headers["Cache-Control"] = "no-store"
         # Every OTS v1 error is a 404 with {"message"}; a 503 stays a 503 so that
         # load balancers and retrying clients see an outage as one.
+        if status == 503:
+            headers.setdefault("Retry-After", "5")
         return JSONResponse(
-            {"message": text}, status_code=503 if status == 503 else 404, headers=headers
+            {"message": text},
+            status_code=503 if status == 503 else 404,
+            headers=headers,
+            media_type="application/json; charset=utf-8",  # as the API's own answers
         )
     return HTMLResponse(
         pages.message(title, text),
