@@ -1,17 +1,50 @@
-"""Building the Bolt app: explicit token and client, pinned loggers, listeners by kind."""
+"""Building the Slack side: the Bolt app, its listeners, and its background work.
+
+Wiring only: each listener kind has a `register(app, deps)` that maps ids to
+plain functions.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.backends.base import SecretBackend
+from bot.backends.embedded import EmbeddedStore
+from bot.backends.storage import Storage
 from bot.config import Settings
 from bot.logs import framework_logger
-from bot.slack import commands
+from bot.slack import actions, commands, shortcuts, views
+from bot.slack.delivery import Messenger, retry_handlers
+from bot.slack.deps import SlackDeps
+from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
+from bot.slack.sharing import Sharer
+
+Background = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class SlackApp:
+    bolt: AsyncApp
+    deps: SlackDeps
+    background: list[Background] = field(default_factory=list)
 
 
 def build_bolt_app(settings: Settings, backend: SecretBackend) -> AsyncApp:
+    return build_slack(settings, backend).bolt
+
+
+def build_slack(
+    settings: Settings, backend: SecretBackend, *, ledger_storage: Storage | None = None
+) -> SlackApp:
+    """The Bolt app and what runs beside it.
+
+    `ledger_storage` keeps the receipt keys to watch when the backend tells
+    nobody about state changes (Onetime Secret); the embedded store emits events.
+    """
     # Bolt copies the root logger's level into its own loggers unless it is given
     # a base logger: it gets one pinned at WARNING (see bot/logs.py).
     logger = framework_logger()
@@ -19,6 +52,7 @@ def build_bolt_app(settings: Settings, backend: SecretBackend) -> AsyncApp:
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url,
         logger=logger,
+        retry_handlers=retry_handlers(),
     )
     # Token and client are passed explicitly so that SLACK_CLIENT_ID/SECRET in
     # the environment cannot silently switch Bolt into OAuth mode.
@@ -31,5 +65,29 @@ def build_bolt_app(settings: Settings, backend: SecretBackend) -> AsyncApp:
         installation_store=None,
         oauth_settings=None,
     )
-    commands.register(app, backend)
-    return app
+    messenger = Messenger(client)
+    notifier = Notifier(messenger)
+    background: list[Background] = []
+    ledger = None
+    if isinstance(backend, EmbeddedStore):
+        backend.subscribe(notifier.on_event)
+    elif ledger_storage is not None:
+        ledger = ReceiptLedger(ledger_storage, settings.slack_bot_token or "")
+        watcher = ReceiptWatcher(
+            ledger, backend, notifier, interval=settings.receipt_poll_seconds
+        )
+        background.append(_closing(watcher.run, ledger_storage))
+    deps = SlackDeps(settings, backend, messenger, Sharer(backend, messenger, ledger), ledger)
+    for kind in (commands, shortcuts, views, actions):
+        kind.register(app, deps)
+    return SlackApp(app, deps, background)
+
+
+def _closing(run: Background, storage: Storage) -> Background:
+    async def run_then_close() -> None:
+        try:
+            await run()
+        finally:
+            await storage.close()
+
+    return run_then_close

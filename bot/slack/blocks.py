@@ -1,18 +1,26 @@
-"""Block Kit builders: pure functions from values to message payloads."""
+"""Block Kit messages: pure functions from values to message payloads.
+
+No builder here ever takes the secret or a passphrase: messages go to channels,
+DMs and response_urls, and a secret belongs only in a modal (see modals.py).
+The only key a message may carry is the one its reader may use: the link (in
+the sender's own answer and in the recipient's DM) and a button value for the
+person the button is for.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from bot.slack.ids import COMMAND
+from bot.slack.ids import BURN_ACTION, COMMAND, OPEN_LINK_ACTION, REVEAL_ACTION
 
 Blocks = list[dict[str, Any]]
+Message = dict[str, Any]
 
 
 def slack_date(timestamp: int) -> str:
     """A date every reader sees in their own time zone, with a UTC fallback."""
-    import datetime as dt
-
     fallback = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{timestamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
@@ -25,43 +33,226 @@ def human_duration(seconds: int) -> str:
     return f"{seconds} seconds"
 
 
-def secret_link_message(*, link: str, expires_at: int, ttl: int) -> dict[str, Any]:
-    """The sender's private answer: the one-time link and when it expires."""
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def people(user_ids: Sequence[str]) -> str:
+    names = [mention(u) for u in user_ids]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def burn_button(value: str) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": BURN_ACTION,
+        "text": {"type": "plain_text", "text": "Burn now"},
+        "style": "danger",
+        "value": value,
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Burn this secret?"},
+            "text": {"type": "mrkdwn", "text": "Nobody will be able to open it any more."},
+            "confirm": {"type": "plain_text", "text": "Burn it"},
+            "deny": {"type": "plain_text", "text": "Keep it"},
+        },
+    }
+
+
+def secret_link_message(
+    *,
+    link: str,
+    expires_at: int,
+    ttl: int,
+    passphrase: bool = False,
+    burn_value: str | None = None,
+) -> Message:
+    """The sender's private answer: the one-time link, its expiry, and a Burn button."""
     text = f"One-time link (expires in {human_duration(ttl)}): {link}"
     blocks: Blocks = [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": f":closed_lock_with_key: Here is your one-time link:\n<{link}>",
-            },
-        },
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": (
-                        f"It can be opened once, and expires {slack_date(expires_at)} "
-                        f"(in {human_duration(ttl)}). Only you can see this message."
-                    ),
-                }
-            ],
-        },
+        section(f":closed_lock_with_key: Here is your one-time link:\n<{link}>"),
+        context(_expiry_note(expires_at, ttl, passphrase)),
     ]
+    if burn_value:
+        blocks.append({"type": "actions", "elements": [burn_button(burn_value)]})
     return {"text": text, "blocks": blocks}
 
 
-def usage_message() -> dict[str, Any]:
+def sent_to_recipients_message(
+    *,
+    delivered: Sequence[str],
+    failed: Sequence[tuple[str, str]],
+    expires_at: int,
+    ttl: int,
+    passphrase: bool = False,
+    burn_value: str | None = None,
+) -> Message:
+    """The sender's private answer after sharing to people: who got it, who did not."""
+    lines: list[str] = []
+    if delivered:
+        lines.append(
+            f":closed_lock_with_key: Sent a one-time secret to {people(delivered)}. "
+            "Each got their own link in a direct message, with a *Reveal in Slack* button."
+        )
+    for user_id, reason in failed:
+        lines.append(f":warning: Nothing was shared with {mention(user_id)}: {reason.rstrip('.')}.")
+    text = "\n".join(lines)
+    blocks: Blocks = [section(text)]
+    if delivered:
+        blocks.append(context(_expiry_note(expires_at, ttl, passphrase)))
+        if burn_value:
+            blocks.append({"type": "actions", "elements": [burn_button(burn_value)]})
+    fallback = (
+        f"Sent a one-time secret to {people(delivered)} (expires in {human_duration(ttl)})"
+        if delivered
+        else "Your secret was not shared with anyone"
+    )
+    return {"text": fallback, "blocks": blocks}
+
+
+def _expiry_note(expires_at: int, ttl: int, passphrase: bool) -> str:
+    note = (
+        f"It can be opened once, and expires {slack_date(expires_at)} "
+        f"(in {human_duration(ttl)}). Only you can see this message."
+    )
+    if passphrase:
+        note += " Send the passphrase another way: never next to the link."
+    return note
+
+
+def recipient_message(
+    *, sender: str, link: str, expires_at: int, ttl: int, passphrase: bool, reveal_value: str
+) -> Message:
+    """A recipient's DM: who sent it, until when, a Reveal button and the link. No secret."""
+    lines = [
+        f":closed_lock_with_key: {mention(sender)} sent you a one-time secret. It can be "
+        f"viewed once and expires {slack_date(expires_at)} (in {human_duration(ttl)})."
+    ]
+    if passphrase:
+        lines.append(f"You need the passphrase {mention(sender)} gives you separately.")
+    blocks: Blocks = [
+        section("\n".join(lines)),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": REVEAL_ACTION,
+                    "text": {"type": "plain_text", "text": "Reveal in Slack"},
+                    "style": "primary",
+                    "value": reveal_value,
+                },
+                {
+                    "type": "button",
+                    "action_id": OPEN_LINK_ACTION,
+                    "text": {"type": "plain_text", "text": "Open in browser"},
+                    "url": link,
+                },
+            ],
+        },
+        context(f"Or open <{link}> yourself. Either way it works once, then it is gone."),
+    ]
+    return {"text": f"{mention(sender)} sent you a one-time secret", "blocks": blocks}
+
+
+def revealed_dm_message(*, sender: str, at: int) -> Message:
+    """What a recipient's DM becomes once they revealed the secret in Slack."""
     text = (
-        f"*Share a secret once.*\n"
+        f":white_check_mark: You revealed the secret from {mention(sender)} in Slack "
+        f"{slack_date(at)}. It is gone now; its link no longer works."
+    )
+    return {"text": text, "blocks": [section(text)]}
+
+
+def burn_outcome_message(
+    *, burned: int, gone: int, failed: int, recipients: Sequence[str] = ()
+) -> Message:
+    """What the sender's message becomes after Burn now."""
+    whose = f" for {people(recipients)}" if recipients else ""
+    lines: list[str] = []
+    if burned:
+        lines.append(
+            f":fire: Burned{whose}: nobody can open {'it' if burned == 1 else 'them'} any more."
+            if not gone and not failed
+            else f":fire: Burned {burned} of them: nobody can open those any more."
+        )
+    if gone:
+        lines.append(
+            ":information_source: "
+            + ("It was" if gone == 1 and not burned else f"{gone} of them were")
+            + " already opened, burned or expired: there was nothing left to burn."
+        )
+    if failed:
+        lines.append(
+            f":warning: {failed} could not be burned right now: the secret store is "
+            "unavailable. Try *Burn now* again in a minute."
+        )
+    text = "\n".join(lines)
+    return {"text": text, "blocks": [section(text)]}
+
+
+_RECEIVED_VIA = {
+    "slack": "revealed it in Slack",
+    "page": "opened the link",
+    "api": "retrieved it through the API",
+}
+
+
+def notification_message(
+    *, kind: str, via: str | None, recipients: Sequence[str], created: int
+) -> Message:
+    """A sender's DM when a secret they shared was revealed, burned or expired."""
+    shared = f"The secret you shared {slack_date(created)}"
+    if recipients:
+        shared += f" with {people(recipients)}"
+    if kind == "received":
+        who = people(recipients) if recipients else "Someone"
+        how = _RECEIVED_VIA.get(via or "", "opened it")
+        text = f":unlock: {shared} was viewed: {who} {how}. It is gone now."
+    elif kind == "burned" and via == "attempts":
+        text = (
+            f":fire: {shared} was burned after too many wrong passphrases. "
+            "Share it again if it is still needed."
+        )
+    elif kind == "burned":
+        text = f":fire: {shared} was burned before anyone viewed it."
+    else:
+        text = f":hourglass: {shared} expired without being viewed."
+    return {"text": text, "blocks": [section(text)]}
+
+
+def usage_message() -> Message:
+    text = (
+        "*Share a secret once.* Whoever opens a one-time secret sees it once, "
+        "then it is gone: from the link, from the store and from chat history.\n"
+        f"• `{COMMAND}` alone (or the *Share a secret* shortcut) opens a form: the secret, "
+        "an optional passphrase, how long it lives, and up to 10 people to send it to. "
+        "Tick *Generate a strong password* to have one made for you.\n"
         f"• `{COMMAND} <text>` turns the text into a one-time link that only you see here; "
-        f"send it to whoever needs it. It opens once, then it is gone.\n"
+        "send it to whoever needs it.\n"
+        f"• `{COMMAND} @someone <text>` sends it straight to that person: they get a direct "
+        "message with a *Reveal in Slack* button and the link. Everyone you name gets "
+        "their own one-time secret.\n"
+        f"• `{COMMAND} gen` makes a strong random password, shows it to you once, and "
+        f"gives you its one-time link (`{COMMAND} gen @someone` sends it to them).\n"
+        "• On any message, *More actions → Make one-time secret* opens the form with "
+        "that message's text. Then delete the original message: it stays in history.\n"
+        "• *Burn now* under your link destroys the secret if nobody has opened it yet. "
+        "You get a direct message when your secret is viewed, burned or expires unread.\n"
         f"• `{COMMAND} help` shows this message."
     )
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+    return {"text": text, "blocks": [section(text)]}
 
 
-def error_message(text: str) -> dict[str, Any]:
+def error_message(text: str) -> Message:
     line = f":warning: {text}"
-    return {"text": line, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": line}}]}
+    return {"text": line, "blocks": [section(line)]}

@@ -1,4 +1,8 @@
-"""The /ots slash command."""
+"""The /ots slash command: `/ots`, `/ots <text>`, `/ots @someone <text>`, `/ots gen`, `/ots help`.
+
+Anything that opens a modal does so first, before any backend call: the
+trigger_id is good for 3 s and once.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +11,75 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.backends.base import SecretBackend
-from bot.errors import BackendError
-from bot.slack import blocks
+from bot.slack import blocks, modals
+from bot.slack.delivery import Origin, SlackFailure
+from bot.slack.deps import SlackDeps
 from bot.slack.ids import COMMAND
-from bot.slack.text import unescape
+from bot.slack.sharing import ShareRequest, slack_owner
+from bot.slack.text import split_mentions, unescape
+from bot.slack.views import TRIGGER_TOO_LATE, open_share_modal, show_generated, tell_quietly
 
 log = logging.getLogger(__name__)
 
+__all__ = ["handle_ots", "register", "slack_owner"]
 
-def slack_owner(team_id: str | None, user_id: str | None) -> str:
-    return f"slack:{team_id or '-'}:{user_id or '-'}"
-
-
-async def reply(respond: AsyncRespond, payload: dict[str, Any]) -> None:
-    """An ephemeral answer through response_url, with unfurling off: links are one-time."""
-    await respond(
-        **payload, response_type="ephemeral", unfurl_links=False, unfurl_media=False
-    )
+GENERATE_WORDS = ("gen", "generate")
 
 
-async def share_from_command(
-    ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, backend: SecretBackend
-) -> None:
+async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) -> None:
     await ack()
-    text = unescape(command.get("text") or "")
-    if not text.strip() or text.strip().lower() == "help":
-        await reply(respond, blocks.usage_message())
-        return
-    try:
-        receipt = await backend.share(
-            text, owner=slack_owner(command.get("team_id"), command.get("user_id"))
-        )
-    except BackendError as exc:
-        log.warning("share from /ots failed: %s", type(exc).__name__)
-        await reply(respond, blocks.error_message(f"Your secret was not saved. {exc.message}"))
-        return
-    assert receipt.secret_key is not None
-    await reply(
-        respond,
-        blocks.secret_link_message(
-            link=backend.secret_url(receipt.secret_key),
-            expires_at=receipt.expires_at,
-            ttl=receipt.ttl,
-        ),
+    user, trigger = command.get("user_id") or "", command.get("trigger_id") or ""
+    origin = Origin(command.get("response_url"), command.get("channel_id"))
+    raw = command.get("text") or ""
+    word, _, after = raw.strip().partition(" ")
+    if word.lower() in GENERATE_WORDS:
+        # `/ots gen @a @b`: mentions come after the word.
+        recipients, rest = split_mentions(after)
+        if not rest.strip():
+            await share_generated(deps, command, origin, recipients)
+            return
+    # Mentions are split off before unescaping: after it, `&lt;@U1&gt;` typed
+    # inside a secret would look like a mention.
+    recipients, rest = split_mentions(raw)
+    text = unescape(rest)
+    keyword = text.strip().lower()
+    if not recipients and keyword == "help":
+        await tell_quietly(deps, user, blocks.usage_message(), origin)
+    elif recipients and keyword in GENERATE_WORDS:
+        await share_generated(deps, command, origin, recipients)
+    elif not text.strip():
+        await open_share_modal(deps, trigger, user, origin, initial_users=recipients)
+    else:
+        await deps.sharer.share(ShareRequest(
+            sender=user, team_id=command.get("team_id"), secret=text,
+            recipients=recipients, origin=origin,
+        ))
+
+
+async def share_generated(
+    deps: SlackDeps, command: dict[str, Any], origin: Origin, recipients: tuple[str, ...]
+) -> None:
+    """Open a waiting modal first (trigger ids expire), then generate, then show it there."""
+    user = command.get("user_id") or ""
+    waiting = modals.notice_modal(
+        "New password", ":hourglass_flowing_sand: Generating a strong password…"
     )
+    try:
+        view_id = await deps.messenger.open_view(command.get("trigger_id") or "", waiting)
+    except SlackFailure:
+        # The password is shown only in a modal: without one, make nothing.
+        await tell_quietly(deps, user, blocks.error_message(TRIGGER_TOO_LATE), origin)
+        return
+    result = await deps.sharer.share(ShareRequest(
+        sender=user, team_id=command.get("team_id"), secret=None,
+        recipients=recipients, origin=origin,
+    ))
+    await show_generated(deps, view_id, result)
 
 
-def register(app: AsyncApp, backend: SecretBackend) -> None:
-    async def on_ots(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
-        await share_from_command(ack, command, respond, backend)
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def on_ots(ack: AsyncAck, command: dict[str, Any]) -> None:
+        await handle_ots(ack, command, deps)
 
     app.command(COMMAND)(on_ots)

@@ -1,5 +1,34 @@
-"""Every Slack id the app answers to. `manifest.yml` must agree (tests/test_manifest.py)."""
+"""Every Slack id the app answers to. `manifest.yml` must agree (tests/test_manifest.py).
+
+Commands and shortcut callback ids are declared in the manifest; view callback
+ids, block ids and action ids live only in the views and messages we build, but
+they are kept here too so that a listener and its builder cannot drift apart.
+"""
 
 from __future__ import annotations
 
 COMMAND = "/ots"
+
+# Shortcuts (declared in manifest.yml).
+SHARE_SHORTCUT = "share_secret"
+MESSAGE_SHORTCUT = "make_one_time_secret"
+
+# Modals (view callback ids).
+SHARE_VIEW = "share_secret_modal"
+REVEAL_VIEW = "reveal_secret_modal"
+GENERATED_VIEW = "generated_secret_modal"
+
+# Inputs of the share modal: block id and action id of each.
+SECRET_BLOCK, SECRET_INPUT = "secret_block", "secret_input"
+GENERATE_BLOCK, GENERATE_INPUT = "generate_block", "generate_input"
+PASSPHRASE_BLOCK, PASSPHRASE_INPUT = "passphrase_block", "passphrase_input"
+TTL_BLOCK, TTL_INPUT = "ttl_block", "ttl_input"
+RECIPIENTS_BLOCK, RECIPIENTS_INPUT = "recipients_block", "recipients_input"
+
+# Input of the reveal modal.
+REVEAL_PASSPHRASE_BLOCK, REVEAL_PASSPHRASE_INPUT = "reveal_passphrase_block", "reveal_passphrase"
+
+# Buttons.
+BURN_ACTION = "burn_secret"
+REVEAL_ACTION = "reveal_in_slack"
+OPEN_LINK_ACTION = "open_secret_link"  # a URL button: Slack still sends block_actions

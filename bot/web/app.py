@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
@@ -45,6 +45,7 @@ def build_app(
     settings: Settings,
     backend: SecretBackend,
     bolt_app: AsyncApp | None = None,
+    background: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if isinstance(backend, EmbeddedStore):
@@ -67,6 +68,7 @@ def build_app(
         if isinstance(backend, OnetimeSecretBackend):
             # In the background: a region that is down must not hold up start-up.
             tasks.append(asyncio.create_task(backend.report_startup(logging.getLogger("bot"))))
+        tasks += [asyncio.create_task(_as_task(run)) for run in background]
         if bolt_app is not None and settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -77,6 +79,8 @@ def build_app(
         finally:
             for task in tasks:
                 task.cancel()
+            # Let cancelled tasks run their own clean-up (closing what they opened).
+            await asyncio.gather(*tasks, return_exceptions=True)
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
@@ -92,13 +96,22 @@ def build_app(
 
 def create_app(settings: Settings) -> Starlette:
     """The composition root: settings in, the whole application out."""
-    from bot.backends.factory import make_backend
-    from bot.slack.app import build_bolt_app
+    from bot.backends.factory import make_backend, make_storage
+    from bot.slack.app import build_slack
 
     pin_noisy_loggers()
     backend = make_backend(settings)
-    bolt_app = build_bolt_app(settings, backend) if settings.slack_enabled else None
-    return build_app(settings, backend, bolt_app)
+    if not settings.slack_enabled:
+        return build_app(settings, backend)
+    # Onetime Secret tells nobody when a secret is read: the Slack side keeps the
+    # receipts it must watch in the app's own storage (SQLite or Redis).
+    ledger = None if isinstance(backend, EmbeddedStore) else make_storage(settings)
+    slack = build_slack(settings, backend, ledger_storage=ledger)
+    return build_app(settings, backend, slack.bolt, slack.background)
+
+
+async def _as_task(run: Callable[[], Awaitable[None]]) -> None:
+    await run()
 
 
 def app_from_env() -> Starlette:

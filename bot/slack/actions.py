@@ -1,0 +1,116 @@
+"""Buttons: "Burn now" (for the sender) and "Reveal in Slack" (for the recipient).
+
+A button's value is set by this app and comes back in a request signed by
+Slack, but the message holding it may be seen by others (a forwarded DM, a
+screen share): each value names the one person who may use it, and the
+clicker (`body.user.id`) is checked against it before anything happens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.errors import BackendError, SecretNotFound
+from bot.slack import blocks, ids, modals
+from bot.slack.delivery import Origin, SlackFailure
+from bot.slack.deps import SlackDeps
+from bot.slack.views import TRIGGER_TOO_LATE, reveal_metadata, tell_quietly
+
+log = logging.getLogger(__name__)
+
+
+def _button_value(body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(body["actions"][0]["value"])
+    except (KeyError, IndexError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _origin(body: dict[str, Any]) -> Origin:
+    return Origin(body.get("response_url"), (body.get("channel") or {}).get("id"))
+
+
+async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
+    await ack()
+    value, user = _button_value(body), body["user"]["id"]
+    keys = value.get("m")
+    if value.get("by") != user or not isinstance(keys, list):
+        message = blocks.error_message("Only the person who shared this secret can burn it.")
+        await tell_quietly(deps, user, message, _origin(body))
+        return
+    burned = gone = failed = 0
+    for key in keys:
+        if deps.ledger is not None:
+            await deps.ledger.forget(str(key))
+        try:
+            await deps.backend.burn(str(key))
+            burned += 1
+        except SecretNotFound:
+            gone += 1
+        except BackendError as exc:
+            log.warning("burn from Slack failed: %s", type(exc).__name__)
+            failed += 1
+    outcome = blocks.burn_outcome_message(
+        burned=burned, gone=gone, failed=failed, recipients=value.get("to") or ()
+    )
+    await _replace_message(deps, body, user, outcome)
+
+
+async def _replace_message(
+    deps: SlackDeps, body: dict[str, Any], user: str, message: blocks.Message
+) -> None:
+    response_url = body.get("response_url")
+    if response_url:
+        try:
+            await deps.messenger.respond(response_url, message, replace_original=True)
+            return
+        except SlackFailure:
+            pass
+    await tell_quietly(deps, user, message, Origin(channel_id=None))
+
+
+async def open_reveal_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
+    await ack()
+    value, user = _button_value(body), body["user"]["id"]
+    recipient = value.get("to")
+    if not value.get("k") or recipient != user:
+        whom = f"was sent to {blocks.mention(str(recipient))}" if recipient else "is not yours"
+        message = blocks.error_message(f"This secret {whom}: only they can reveal it.")
+        await tell_quietly(deps, user, message, _origin(body))
+        return
+    container = body.get("container") or {}
+    view = modals.reveal_modal(
+        sender=str(value.get("from")),
+        passphrase_required=bool(value.get("p")),
+        private_metadata=reveal_metadata(
+            value, container.get("channel_id"), container.get("message_ts")
+        ),
+    )
+    # No backend call before this: the trigger_id is good for 3 s.
+    try:
+        await deps.messenger.open_view(body["trigger_id"], view)
+    except SlackFailure:
+        await tell_quietly(deps, user, blocks.error_message(TRIGGER_TOO_LATE), _origin(body))
+
+
+async def acknowledge(ack: AsyncAck) -> None:
+    """A URL button opens the browser by itself; Slack still expects an ack."""
+    await ack()
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def on_burn(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await burn_secret(ack, body, deps)
+
+    async def on_reveal(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await open_reveal_modal(ack, body, deps)
+
+    app.action(ids.BURN_ACTION)(on_burn)
+    app.action(ids.REVEAL_ACTION)(on_reveal)
+    app.action(ids.OPEN_LINK_ACTION)(acknowledge)

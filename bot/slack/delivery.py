@@ -1,0 +1,179 @@
+"""Talking to Slack: the one boundary where Slack API failures become `SlackFailure`.
+
+Every call that posts, opens or updates something goes through `Messenger`, so
+each failure Slack can answer (`expired_trigger_id`, `channel_not_found`,
+`not_in_channel`, `cannot_dm_bot`, `user_disabled`, `ratelimited`, an
+unreachable Slack) is translated once and logged with its error code only,
+never with the message body. A 429 with a short `Retry-After` is retried after
+that many seconds; a long one fails fast so no listener hangs for minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_WAIT = 10  # seconds; longer Retry-After answers fail instead of blocking
+_REASONS = {
+    "cannot_dm_bot": "they are a bot, and bots cannot receive secrets",
+    "user_disabled": "their account is deactivated",
+    "account_inactive": "their account is deactivated",
+    "user_not_found": "they are not a member of this workspace",
+    "ratelimited": "Slack is rate-limiting the app; try again in a minute",
+}
+
+
+class SlackFailure(Exception):
+    """Slack said no (or could not be reached). `error` is Slack's code; no body is kept."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+    @property
+    def reason(self) -> str:
+        """Why a person could not be messaged, as a clause after their name."""
+        return _REASONS.get(self.error, f"Slack would not deliver the message ({self.error})")
+
+
+class ShortRetryAfter(AsyncRateLimitErrorRetryHandler):
+    """Retry a 429 after its Retry-After, unless Slack asks for a long wait."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        wait = (headers.get("retry-after") or ["1"])[0]
+        return wait.isdigit() and int(wait) <= MAX_RETRY_WAIT
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    return [ShortRetryAfter(max_retry_count=2)]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, so the answer can go back there. Never holds a secret."""
+
+    response_url: str | None = None
+    channel_id: str | None = None
+
+
+def ephemeral(payload: dict[str, Any]) -> dict[str, Any]:
+    # One-time links must not be fetched by Slack's unfurler.
+    return {**payload, "unfurl_links": False, "unfurl_media": False}
+
+
+class Messenger:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        """A Web API call with a JSON body (conversations.* take forms: see open_dm)."""
+        return await self._guard(method, self.client.api_call(method, json=kwargs))
+
+    async def _guard(self, method: str, pending: Awaitable[AsyncSlackResponse]) -> dict[str, Any]:
+        try:
+            response = await pending
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
+            log.warning("Slack %s failed: %s", method, error)
+            raise SlackFailure(error) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Slack %s failed: %s", method, type(exc).__name__)
+            raise SlackFailure("slack_unreachable") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> str:
+        """Open a modal; returns its view id."""
+        answer = await self.call("views.open", trigger_id=trigger_id, view=view)
+        return str(answer["view"]["id"])
+
+    async def update_view(self, view_id: str, view: dict[str, Any]) -> None:
+        await self.call("views.update", view_id=view_id, view=view)
+
+    async def open_dm(self, user_id: str) -> str:
+        answer = await self._guard(
+            "conversations.open", self.client.conversations_open(users=user_id)
+        )
+        return str(answer["channel"]["id"])
+
+    async def user_info(self, user_id: str) -> dict[str, Any]:
+        return await self._guard("users.info", self.client.users_info(user=user_id))
+
+    async def post(self, channel: str, payload: dict[str, Any]) -> str:
+        """Post a message; returns its ts."""
+        answer = await self.call("chat.postMessage", channel=channel, **ephemeral(payload))
+        return str(answer.get("ts", ""))
+
+    async def dm(self, user_id: str, payload: dict[str, Any]) -> tuple[str, str]:
+        """Message a person directly; returns (channel, ts)."""
+        channel = await self.open_dm(user_id)
+        return channel, await self.post(channel, payload)
+
+    async def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
+        await self.call("chat.update", channel=channel, ts=ts, **payload)
+
+    async def respond(
+        self, response_url: str, payload: dict[str, Any], *, replace_original: bool = False
+    ) -> None:
+        body = {**ephemeral(payload), "response_type": "ephemeral"}
+        if replace_original:
+            body["replace_original"] = True
+        client = AsyncWebhookClient(response_url, retry_handlers=retry_handlers())
+        try:
+            answer = await client.send_dict(body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("response_url post failed: %s", type(exc).__name__)
+            raise SlackFailure("slack_unreachable") from None
+        if answer.status_code != 200:
+            # An expired (30 min) or used-up (5 posts) response_url answers 404.
+            log.warning("response_url post failed: HTTP %s", answer.status_code)
+            raise SlackFailure(f"response_url_{answer.status_code}")
+
+    async def tell(self, user_id: str, payload: dict[str, Any], origin: Origin) -> str:
+        """Privately tell a person something: response_url, else ephemeral, else DM.
+
+        Returns how it went ("response_url", "ephemeral", "dm"); raises SlackFailure
+        only when every way failed.
+        """
+        if origin.response_url:
+            try:
+                await self.respond(origin.response_url, payload)
+                return "response_url"
+            except SlackFailure:
+                pass
+        if origin.channel_id:
+            try:
+                await self.call(
+                    "chat.postEphemeral", channel=origin.channel_id, user=user_id, **payload
+                )
+                return "ephemeral"
+            except SlackFailure:
+                # channel_not_found / not_in_channel: DMs and private channels the
+                # bot has not joined. The DM below always works for a real person.
+                pass
+        await self.dm(user_id, payload)
+        return "dm"

@@ -1,0 +1,41 @@
+"""What every listener needs, built once in app.py and passed to each `register`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.backends.base import SecretBackend
+from bot.config import Settings
+from bot.slack.delivery import Messenger, Origin
+from bot.slack.notify import ReceiptLedger
+from bot.slack.sharing import Sharer
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    settings: Settings
+    backend: SecretBackend
+    messenger: Messenger
+    sharer: Sharer
+    ledger: ReceiptLedger | None = None
+
+
+def origin_metadata(origin: Origin) -> str:
+    """A share modal's private_metadata: where to answer. Never the secret."""
+    data = {"r": origin.response_url, "c": origin.channel_id}
+    return json.dumps({k: v for k, v in data.items() if v}, separators=(",", ":"))
+
+
+def origin_from_metadata(raw: str | None) -> Origin:
+    try:
+        data = json.loads(raw or "{}")
+    except ValueError:
+        return Origin()
+    if not isinstance(data, dict):
+        return Origin()
+    response_url, channel = data.get("r"), data.get("c")
+    return Origin(
+        response_url if isinstance(response_url, str) else None,
+        channel if isinstance(channel, str) else None,
+    )

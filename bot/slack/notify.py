@@ -1,0 +1,189 @@
+"""Telling senders what became of their secrets: revealed, burned or expired unread.
+
+Two sources, one message:
+- The embedded store emits a `SecretEvent` the moment a secret changes state;
+  `Notifier.on_event` turns it into a DM to the sender (without delaying the
+  reveal that caused it).
+- Onetime Secret tells nobody, so `ReceiptLedger` keeps the receipt (metadata)
+  key of each secret made from Slack, sealed (AES-GCM) under a key derived from
+  the bot token, in the app's own storage; `ReceiptWatcher` reads their state
+  at a modest interval. The key is the capability to burn, so storage never
+  holds it in the clear; a new bot token makes old records unreadable, and
+  those are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.backends import crypto
+from bot.backends.base import Receipt, SecretBackend
+from bot.backends.embedded import SecretEvent
+from bot.backends.storage import Storage
+from bot.errors import BackendError, SecretNotFound
+from bot.slack import blocks
+from bot.slack.delivery import Messenger, SlackFailure
+
+log = logging.getLogger(__name__)
+
+WATCH_INDEX = "slack:watching"
+WATCH_PREFIX = "slack:w:"
+_INDEX_TTL = 62 * 86400  # longer than any receipt lives (twice the 30-day maximum)
+_BATCH = 500
+
+
+def sender_of(custid: str) -> str | None:
+    """The Slack user id in an owner made by `slack_owner`, if it is one."""
+    parts = custid.split(":")
+    if len(parts) == 3 and parts[0] == "slack" and parts[2] not in ("", "-"):
+        return parts[2]
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # "received", "burned", "expired"
+    via: str | None = None
+
+
+class Notifier:
+    def __init__(self, messenger: Messenger) -> None:
+        self.messenger = messenger
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def on_event(self, event: SecretEvent) -> None:
+        sender = sender_of(event.custid)
+        # A burn from Slack is the sender's own click; its message already says so.
+        if sender is None or event.via == "burn":
+            return
+        recipients = tuple(
+            r.removeprefix("slack:") for r in event.recipient if r.startswith("slack:")
+        )
+        # The event fires inside a reveal: a slow Slack must not slow the reveal down.
+        task = asyncio.create_task(
+            self.tell(sender, Outcome(event.kind, event.via), recipients, event.created)
+        )
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def tell(
+        self, sender: str, outcome: Outcome, recipients: tuple[str, ...], created: int
+    ) -> None:
+        message = blocks.notification_message(
+            kind=outcome.kind, via=outcome.via, recipients=recipients, created=created
+        )
+        try:
+            await self.messenger.dm(sender, message)
+        except SlackFailure:
+            log.warning("could not tell a sender about their secret (%s)", outcome.kind)
+
+
+class ReceiptLedger:
+    """Receipt keys of secrets made from Slack, sealed at rest, for the watcher."""
+
+    def __init__(self, storage: Storage, sealing_key: str) -> None:
+        self.storage = storage
+        self._key = sealing_key
+
+    async def track(self, receipt: Receipt, sender: str, recipients: tuple[str, ...]) -> None:
+        record_id = crypto.storage_id(WATCH_PREFIX, receipt.metadata_key)
+        record = {
+            "m": receipt.metadata_key, "s": sender, "r": list(recipients),
+            "c": receipt.created, "e": receipt.expires_at,
+        }
+        sealed = crypto.seal(json.dumps(record).encode(), self._key, record_id.encode())
+        await self.storage.put(record_id, sealed, 2 * receipt.ttl + 3600)
+        await self.storage.index_add(
+            WATCH_INDEX, record_id.encode(), receipt.expires_at, _INDEX_TTL
+        )
+
+    async def forget(self, metadata_key: str) -> None:
+        await self._drop(crypto.storage_id(WATCH_PREFIX, metadata_key))
+
+    async def _drop(self, record_id: str) -> bool:
+        """Remove a record; True only for the one caller (of any replica) who removed it."""
+        removed = await self.storage.index_remove(WATCH_INDEX, record_id.encode())
+        await self.storage.delete(record_id)
+        return removed
+
+    async def records(self) -> list[tuple[str, dict[str, Any]]]:
+        found: list[tuple[str, dict[str, Any]]] = []
+        for member in await self.storage.index_range(WATCH_INDEX, _BATCH):
+            record_id = member.decode()
+            raw = await self.storage.get(record_id)
+            if raw is None:
+                await self._drop(record_id)
+                continue
+            try:
+                opened = crypto.open_sealed(raw, self._key, record_id.encode())
+            except crypto.DecryptionFailed:
+                log.warning("dropping a receipt watch sealed under another bot token")
+                await self._drop(record_id)
+                continue
+            found.append((record_id, json.loads(opened)))
+        return found
+
+    async def settle(self, record_id: str) -> bool:
+        return await self._drop(record_id)
+
+
+class ReceiptWatcher:
+    """Polls the receipts in the ledger and tells each sender once what happened."""
+
+    def __init__(
+        self,
+        ledger: ReceiptLedger,
+        backend: SecretBackend,
+        notifier: Notifier,
+        *,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.backend = backend
+        self.notifier = notifier
+        self.interval = interval
+        self._clock = clock
+
+    async def check_once(self) -> None:
+        for record_id, record in await self.ledger.records():
+            outcome = await self._outcome(record)
+            # Several replicas may poll the same ledger: only the one whose
+            # removal succeeded sends the message.
+            if outcome is not None and await self.ledger.settle(record_id):
+                await self.notifier.tell(
+                    record["s"], outcome, tuple(record["r"]), int(record["c"])
+                )
+
+    async def _outcome(self, record: dict[str, Any]) -> Outcome | None:
+        try:
+            receipt = await self.backend.receipt(record["m"])
+        except SecretNotFound:
+            return Outcome("expired", "expiry")  # the receipt itself is gone
+        except BackendError as exc:
+            log.warning("could not check a receipt: %s", type(exc).__name__)
+            return None
+        if receipt.state == "received":
+            return Outcome("received")
+        if receipt.state == "burned":
+            return Outcome("burned")
+        if receipt.state in ("expired", "orphaned") or self._clock() >= record["e"]:
+            return Outcome("expired", "expiry")
+        return None
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except BackendError as exc:
+                log.warning("receipt watch skipped a round: %s", type(exc).__name__)
+            except Exception:
+                # A background loop has no caller to report to: log, and try next round.
+                log.exception("receipt watch failed; trying again next round")
+            await asyncio.sleep(self.interval)

@@ -1,0 +1,192 @@
+"""Sharing from Slack: one secret per recipient, their DMs, and the sender's answer.
+
+Every path ends with the sender told what happened. A recipient who cannot be
+messaged (a bot, a deactivated account, a Slack failure) gets nothing stored
+for them: the DM channel is opened before the secret is made, and a secret
+whose DM could not be posted is burned at once, so no live secret exists that
+nobody was told about.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from bot.backends.base import Receipt, SecretBackend
+from bot.backends.embedded import EmbeddedStore, generate_password
+from bot.errors import BackendError
+from bot.slack import blocks
+from bot.slack.delivery import Messenger, Origin, SlackFailure
+from bot.slack.notify import ReceiptLedger
+
+log = logging.getLogger(__name__)
+
+RECIPIENT_PREFIX = "slack:"
+
+
+def slack_owner(team_id: str | None, user_id: str | None) -> str:
+    return f"slack:{team_id or '-'}:{user_id or '-'}"
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    sender: str
+    team_id: str | None
+    secret: str | None = field(repr=False)  # None: generate a password
+    passphrase: str | None = field(default=None, repr=False)
+    ttl: int | None = None
+    recipients: tuple[str, ...] = ()
+    origin: Origin = Origin()
+
+
+@dataclass(frozen=True)
+class ShareResult:
+    shared: bool
+    summary: str  # one line for the sender, without the secret
+    generated: str | None = field(default=None, repr=False)
+
+
+def burn_value(sender: str, metadata_keys: list[str], recipients: list[str]) -> str:
+    """The Burn button's value: what to burn and who may press it (checked on click)."""
+    return json.dumps({"m": metadata_keys, "by": sender, "to": recipients}, separators=(",", ":"))
+
+
+def reveal_value(receipt: Receipt, sender: str, recipient: str) -> str:
+    """The Reveal button's value: the key, and who alone may use it (checked on click)."""
+    return json.dumps(
+        {"k": receipt.secret_key, "to": recipient, "from": sender,
+         "p": int(receipt.passphrase_required)},
+        separators=(",", ":"),
+    )
+
+
+class Sharer:
+    def __init__(
+        self, backend: SecretBackend, messenger: Messenger, ledger: ReceiptLedger | None = None
+    ) -> None:
+        self.backend = backend
+        self.messenger = messenger
+        self.ledger = ledger
+        # The embedded store keeps the recipient's Slack id in the receipt, so its
+        # events can name them. Onetime Secret would mail a `recipient`: never sent there.
+        self._recipient_in_receipt = isinstance(backend, EmbeddedStore)
+
+    async def share(self, request: ShareRequest) -> ShareResult:
+        value = request.secret if request.secret is not None else generate_password()
+        if request.recipients:
+            result = await self._share_with_people(request, value)
+        else:
+            result = await self._share_as_link(request, value)
+        if request.secret is None and result.shared:
+            return ShareResult(True, result.summary, generated=value)
+        return result
+
+    async def _create(self, request: ShareRequest, value: str, recipient: str | None) -> Receipt:
+        receipt = await self.backend.share(
+            value,
+            ttl=request.ttl,
+            passphrase=request.passphrase,
+            recipient=(RECIPIENT_PREFIX + recipient,)
+            if recipient and self._recipient_in_receipt else (),
+            owner=slack_owner(request.team_id, request.sender),
+        )
+        if self.ledger is not None:
+            await self.ledger.track(receipt, request.sender, (recipient,) if recipient else ())
+        return receipt
+
+    async def _share_as_link(self, request: ShareRequest, value: str) -> ShareResult:
+        try:
+            receipt = await self._create(request, value, None)
+        except BackendError as exc:
+            return await self._not_saved(request, exc)
+        assert receipt.secret_key is not None
+        message = blocks.secret_link_message(
+            link=self.backend.secret_url(receipt.secret_key),
+            expires_at=receipt.expires_at,
+            ttl=receipt.ttl,
+            passphrase=receipt.passphrase_required,
+            burn_value=burn_value(request.sender, [receipt.metadata_key], []),
+        )
+        if not await self._tell_sender(request, message):
+            # Nobody has the link: do not leave a live secret behind.
+            await self._burn_quietly(receipt.metadata_key)
+            return ShareResult(False, "The link could not be delivered, so it was burned.")
+        return ShareResult(
+            True, f"Its one-time link expires in {blocks.human_duration(receipt.ttl)}."
+        )
+
+    async def _share_with_people(self, request: ShareRequest, value: str) -> ShareResult:
+        delivered: list[str] = []
+        keys: list[str] = []
+        failed: list[tuple[str, str]] = []
+        first: Receipt | None = None
+        for recipient in request.recipients:
+            try:
+                receipt = await self._share_with(request, value, recipient)
+            except SlackFailure as exc:
+                failed.append((recipient, exc.reason))
+                continue
+            except BackendError as exc:
+                failed.append((recipient, f"the secret was not saved. {exc.message}"))
+                continue
+            first = first or receipt
+            delivered.append(recipient)
+            keys.append(receipt.metadata_key)
+        ttl = first.ttl if first else 0
+        message = blocks.sent_to_recipients_message(
+            delivered=delivered,
+            failed=failed,
+            expires_at=first.expires_at if first else 0,
+            ttl=ttl,
+            passphrase=bool(request.passphrase),
+            burn_value=burn_value(request.sender, keys, delivered) if keys else None,
+        )
+        await self._tell_sender(request, message)
+        if not delivered:
+            return ShareResult(False, "Nothing was shared: see the message from the app.")
+        return ShareResult(
+            True,
+            f"Sent to {blocks.people(delivered)}; expires in {blocks.human_duration(ttl)}.",
+        )
+
+    async def _share_with(self, request: ShareRequest, value: str, recipient: str) -> Receipt:
+        channel = await self.messenger.open_dm(recipient)
+        receipt = await self._create(request, value, recipient)
+        assert receipt.secret_key is not None
+        message = blocks.recipient_message(
+            sender=request.sender,
+            link=self.backend.secret_url(receipt.secret_key),
+            expires_at=receipt.expires_at,
+            ttl=receipt.ttl,
+            passphrase=receipt.passphrase_required,
+            reveal_value=reveal_value(receipt, request.sender, recipient),
+        )
+        try:
+            await self.messenger.post(channel, message)
+        except SlackFailure:
+            await self._burn_quietly(receipt.metadata_key)
+            raise
+        return receipt
+
+    async def _not_saved(self, request: ShareRequest, exc: BackendError) -> ShareResult:
+        log.warning("share from Slack failed: %s", type(exc).__name__)
+        text = f"Your secret was not saved. {exc.message}"
+        await self._tell_sender(request, blocks.error_message(text))
+        return ShareResult(False, text)
+
+    async def _tell_sender(self, request: ShareRequest, message: blocks.Message) -> bool:
+        try:
+            await self.messenger.tell(request.sender, message, request.origin)
+        except SlackFailure:
+            log.warning("could not tell the sender how their share went")
+            return False
+        return True
+
+    async def _burn_quietly(self, metadata_key: str) -> None:
+        if self.ledger is not None:
+            await self.ledger.forget(metadata_key)
+        try:
+            await self.backend.burn(metadata_key)
+        except BackendError as exc:
+            log.warning("could not burn an undelivered secret: %s", type(exc).__name__)

@@ -1,0 +1,281 @@
+"""Modals: opening the share modal, and the share and reveal submissions.
+
+Submissions are answered in the ack: bad input as `response_action: errors`
+(the modal stays open, nothing is lost), a reveal as `response_action: update`
+(the secret appears in the modal, never in a message). Sharing is slow work
+(DMs, maybe scrypt, maybe onetimesecret.com), so it runs after the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.backends.embedded import EmbeddedStore
+from bot.errors import BackendError, BackendUnavailable, SecretNotFound
+from bot.slack import blocks, ids, modals
+from bot.slack.delivery import Origin, SlackFailure
+from bot.slack.deps import SlackDeps, origin_from_metadata, origin_metadata
+from bot.slack.sharing import ShareRequest, ShareResult
+
+log = logging.getLogger(__name__)
+
+RECIPIENT_CHECK_SECONDS = 1.5  # the whole submission must be answered within 3 s
+TRIGGER_TOO_LATE = (
+    "Slack did not let the form open in time (it allows 3 seconds). Please try again."
+)
+
+
+async def open_share_modal(
+    deps: SlackDeps,
+    trigger_id: str,
+    user_id: str,
+    origin: Origin,
+    *,
+    initial_text: str | None = None,
+    initial_users: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> None:
+    view = modals.share_modal(
+        private_metadata=origin_metadata(origin),
+        default_ttl=deps.settings.default_ttl,
+        max_ttl=deps.settings.max_ttl,
+        initial_text=initial_text,
+        initial_users=initial_users,
+        notes=notes,
+    )
+    try:
+        await deps.messenger.open_view(trigger_id, view)
+    except SlackFailure:
+        await tell_quietly(deps, user_id, blocks.error_message(TRIGGER_TOO_LATE), origin)
+
+
+async def tell_quietly(
+    deps: SlackDeps, user_id: str, message: blocks.Message, origin: Origin
+) -> None:
+    try:
+        await deps.messenger.tell(user_id, message, origin)
+    except SlackFailure:
+        log.warning("could not tell a user about a failure")
+
+
+async def show_generated(deps: SlackDeps, view_id: str, result: ShareResult) -> None:
+    """Put the generated password (or what went wrong) into the modal that waits for it."""
+    if result.generated is not None:
+        view = modals.generated_modal(result.generated, result.summary)
+    else:
+        view = modals.notice_modal("Not shared", result.summary)
+    try:
+        await deps.messenger.update_view(view_id, view)
+    except SlackFailure:
+        log.warning("could not show a generated password: the modal was gone")
+
+
+# -- the share modal ------------------------------------------------------------
+
+
+def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    values = view.get("state", {}).get("values", {})
+    return {block: next(iter(actions.values()), {}) for block, actions in values.items()}
+
+
+def read_share_form(
+    view: dict[str, Any], deps: SlackDeps
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """(errors by block id, the form's values). Errors are written for the sender."""
+    values = _values(view)
+    secret = values.get(ids.SECRET_BLOCK, {}).get("value") or ""
+    generate = bool(values.get(ids.GENERATE_BLOCK, {}).get("selected_options"))
+    passphrase = values.get(ids.PASSPHRASE_BLOCK, {}).get("value") or None
+    ttl_option = values.get(ids.TTL_BLOCK, {}).get("selected_option") or {}
+    recipients = tuple(values.get(ids.RECIPIENTS_BLOCK, {}).get("selected_users") or ())
+    errors: dict[str, str] = {}
+    if generate and secret.strip():
+        errors[ids.SECRET_BLOCK] = "Type a secret or tick Generate, not both."
+    elif not generate and not secret.strip():
+        errors[ids.SECRET_BLOCK] = "Type the secret to share, or tick Generate a strong password."
+    elif len(secret.encode("utf-8", "surrogatepass")) > deps.settings.max_secret_bytes:
+        errors[ids.SECRET_BLOCK] = (
+            f"The secret is too long: {len(secret.encode('utf-8', 'surrogatepass')):,} bytes; "
+            f"the limit is {deps.settings.max_secret_bytes:,}."
+        )
+    if passphrase is not None and secret and passphrase == secret:
+        errors[ids.PASSPHRASE_BLOCK] = "The passphrase must not be the secret itself."
+    choices = modals.ttl_choices(deps.settings.default_ttl, deps.settings.max_ttl)
+    ttl = str(ttl_option.get("value", ""))
+    if not ttl.isdigit() or int(ttl) not in choices:
+        errors[ids.TTL_BLOCK] = "Pick one of the lifetimes offered."
+    if len(recipients) > modals.MAX_RECIPIENTS:
+        errors[ids.RECIPIENTS_BLOCK] = f"Pick at most {modals.MAX_RECIPIENTS} people."
+    form = {
+        "secret": None if generate else secret,
+        "passphrase": passphrase,
+        "ttl": int(ttl) if ttl.isdigit() else None,
+        "recipients": recipients,
+    }
+    return errors, form
+
+
+async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str | None:
+    """An error naming recipients who are bots or deactivated, if any.
+
+    Best effort within the 3 s ack: if Slack is slow or the app lacks users:read,
+    the DM step later catches the same people and tells the sender.
+    """
+    if not users:
+        return None
+
+    async def check(user: str) -> str | None:
+        try:
+            info = (await deps.messenger.user_info(user)).get("user", {})
+        except SlackFailure:
+            return None
+        if info.get("is_bot") or info.get("id") == "USLACKBOT":
+            return f"{blocks.mention(user)} is a bot"
+        if info.get("deleted"):
+            return f"{blocks.mention(user)} is deactivated"
+        return None
+
+    try:
+        found = await asyncio.wait_for(
+            asyncio.gather(*(check(u) for u in users)), RECIPIENT_CHECK_SECONDS
+        )
+    except TimeoutError:
+        return None
+    problems = [p for p in found if p]
+    if not problems:
+        return None
+    return "; ".join(problems) + ": a secret can only go to people."
+
+
+async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
+    view = body["view"]
+    errors, form = read_share_form(view, deps)
+    if not errors:
+        problem = await unreachable_recipients(deps, form["recipients"])
+        if problem:
+            errors[ids.RECIPIENTS_BLOCK] = problem
+    if errors:
+        await ack(response_action="errors", errors=errors)
+        return
+    generate = form["secret"] is None
+    if generate:
+        await ack(response_action="update", view=modals.notice_modal(
+            "Share a secret", ":hourglass_flowing_sand: Generating and sharing your password…"
+        ))
+    else:
+        await ack()
+    user = body["user"]
+    request = ShareRequest(
+        sender=user["id"],
+        team_id=user.get("team_id") or (body.get("team") or {}).get("id"),
+        secret=form["secret"],
+        passphrase=form["passphrase"],
+        ttl=form["ttl"],
+        recipients=form["recipients"],
+        origin=origin_from_metadata(view.get("private_metadata")),
+    )
+    result = await deps.sharer.share(request)
+    if generate:
+        await show_generated(deps, view["id"], result)
+
+
+# -- the reveal modal -------------------------------------------------------------
+
+
+def reveal_metadata(value: dict[str, Any], channel: str | None, ts: str | None) -> str:
+    """The reveal modal's private_metadata: the key its viewer may use, and the DM to update."""
+    data = {**value, "c": channel, "ts": ts}
+    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+
+
+async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
+    view = body["view"]
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        secret_key, recipient, sender = str(meta["k"]), str(meta["to"]), str(meta["from"])
+    except (ValueError, KeyError, TypeError):
+        await ack(response_action="update", view=modals.notice_modal(
+            "One-time secret", "This form is damaged. Use the button in the message again."
+        ))
+        return
+    if body["user"]["id"] != recipient:
+        await ack(response_action="update", view=modals.notice_modal(
+            "One-time secret", f"This secret was sent to {blocks.mention(recipient)}: "
+            "only they can reveal it."
+        ))
+        return
+    passphrase = _values(view).get(ids.REVEAL_PASSPHRASE_BLOCK, {}).get("value") or None
+    try:
+        revealed = await deps.backend.reveal(secret_key, passphrase, via="slack")
+    except SecretNotFound:
+        await ack(**await _not_revealed(deps, secret_key, bool(meta.get("p"))))
+        return
+    except BackendError as exc:
+        log.warning("reveal in Slack failed: %s", type(exc).__name__)
+        await ack(**_store_trouble(bool(meta.get("p")), exc))
+        return
+    await ack(response_action="update", view=modals.revealed_modal(
+        sender=sender, value=revealed.value
+    ))
+    if meta.get("c") and meta.get("ts"):
+        await _mark_dm_revealed(deps, str(meta["c"]), str(meta["ts"]), sender)
+
+
+async def _not_revealed(deps: SlackDeps, secret_key: str, passphrase: bool) -> dict[str, Any]:
+    still_there: bool | None = None
+    if isinstance(deps.backend, EmbeddedStore):
+        try:
+            still_there = await deps.backend.peek(secret_key) is not None
+        except BackendUnavailable:
+            still_there = None
+    if passphrase and still_there is not False:
+        attempts = deps.settings.passphrase_attempts
+        text = (
+            "That passphrase is not right. "
+            f"After {attempts} wrong tries the secret is destroyed."
+            if still_there
+            else "That passphrase is not right, or the secret is gone."
+        )
+        return {"response_action": "errors", "errors": {ids.REVEAL_PASSPHRASE_BLOCK: text}}
+    return {"response_action": "update", "view": modals.notice_modal(
+        "Secret gone",
+        ":no_entry_sign: This secret is not available any more: it was already viewed, "
+        "burned, expired, or destroyed after too many wrong passphrases. "
+        "Ask the sender to share it again.",
+    )}
+
+
+def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
+    if passphrase:
+        return {"response_action": "errors",
+                "errors": {ids.REVEAL_PASSPHRASE_BLOCK: exc.message}}
+    return {"response_action": "update",
+            "view": modals.notice_modal("Try again", f":warning: {exc.message}")}
+
+
+async def _mark_dm_revealed(deps: SlackDeps, channel: str, ts: str, sender: str) -> None:
+    try:
+        await deps.messenger.update(
+            channel, ts, blocks.revealed_dm_message(sender=sender, at=int(time.time()))
+        )
+    except SlackFailure:
+        pass  # the DM keeps its button; pressing it again just says the secret is gone
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def on_share_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await share_from_modal(ack, body, deps)
+
+    async def on_reveal_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await reveal_from_modal(ack, body, deps)
+
+    app.view(ids.SHARE_VIEW)(on_share_submitted)
+    app.view(ids.REVEAL_VIEW)(on_reveal_submitted)
