@@ -325,3 +325,10 @@ async def test_sqlite_instances_opening_a_new_file_together_all_work(tmp_path: P
         finally:
             for store in stores:
                 await store.close()
+
+
+async def test_close_twice_is_harmless(open_storage: OpenStorage) -> None:
+    store = open_storage()
+    await store.put("k", b"v", 60)
+    await store.close()
+    await store.close()

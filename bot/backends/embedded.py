@@ -401,7 +401,7 @@ class EmbeddedStore:
     def _receipt(
         self, metadata_key: str, secret_key: str | None, record: dict[str, Any]
     ) -> Receipt:
-        now = self._clock()
+        now = int(self._clock())  # as `created` is: a new receipt's secret_ttl is its ttl
         state = self._state(record)
         created, ttl = int(record["created"]), int(record["ttl"])
         unread = state in ("new", "viewed")

@@ -50,8 +50,11 @@ class SQLiteStorage:
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise BackendUnavailable("The secret store (SQLite) is closed.")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, self._call, fn)
@@ -223,6 +226,11 @@ class SQLiteStorage:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
+        """Close the connection; closing again does nothing, later calls are unavailable."""
+        if self._closed:
+            return
+        self._closed = True
+
         def op() -> None:
             if self._conn is not None:
                 self._conn.close()
