@@ -1,0 +1,166 @@
+"""Exactly once across processes: 200 secrets, each raced by 16 concurrent reveals.
+
+Two real server processes share one store (one Redis, or one SQLite file); each
+secret's 16 reveal requests are sent at once, split 8 and 8 between them. Every
+secret must be delivered to exactly one request, every other request must get
+the plain "not found" answer, and the receipt must say "received".
+
+Secrets are created directly through an EmbeddedStore on the same storage. The
+servers run with a cheaper scrypt (see tests/support/server_process.py): 3,200
+passphrase checks at the production cost would take minutes of CPU, and the
+cost changes how long a check takes, not who wins the atomic delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.backends.embedded import EmbeddedStore
+from bot.backends.factory import make_backend
+from bot.config import Settings
+from tests.support.server_process import TEST_SCRYPT_N, UNLIMITED, ServerProcess
+
+SECRETS = 200
+REVEALS_PER_SECRET = 16
+SECRETS_RACED_AT_ONCE = 4  # so 64 requests are in flight at any time
+
+
+@dataclass(frozen=True)
+class Shared:
+    secret_key: str
+    metadata_key: str
+    value: str
+    passphrase: str | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    server: int
+    status: int
+    body: str
+
+
+@pytest.fixture
+def store_env(store_kind: str, data_dir: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    env = {"DATA_DIR": str(data_dir), "PUBLIC_URL": "http://ots.test", **UNLIMITED,
+           "TEST_SCRYPT_N": str(TEST_SCRYPT_N)}
+    if store_kind == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    return env
+
+
+@pytest.fixture
+def two_servers(store_env: dict[str, str], tmp_path: Path) -> list[ServerProcess]:
+    servers = [
+        ServerProcess.uvicorn(
+            store_env, tmp_path / f"server{i}.log",
+            factory="tests.support.server_process:app_with_test_scrypt",
+        )
+        for i in range(2)
+    ]
+    try:
+        for server in servers:
+            server.start()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+    for server in servers:
+        assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def open_store(env: dict[str, str]) -> EmbeddedStore:
+    store = make_backend(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)
+    assert isinstance(store, EmbeddedStore)
+    return store
+
+
+async def share_all(store: EmbeddedStore, with_passphrase: bool) -> list[Shared]:
+    async def share_one() -> Shared:
+        value = f"value-{secrets.token_hex(12)}"
+        passphrase = f"pass-{secrets.token_hex(4)}" if with_passphrase else None
+        receipt = await store.share(value, passphrase=passphrase)
+        assert receipt.secret_key is not None
+        return Shared(receipt.secret_key, receipt.metadata_key, value, passphrase)
+
+    # A few at a time: redis-py's pool refuses more than 100 connections at once.
+    gate = asyncio.Semaphore(16)
+
+    async def share_gated() -> Shared:
+        async with gate:
+            return await share_one()
+
+    return list(await asyncio.gather(*(share_gated() for _ in range(SECRETS))))
+
+
+async def race(session: aiohttp.ClientSession, urls: list[str], shared: Shared,
+               first: int) -> list[Answer]:
+    """All reveal requests for one secret at once, alternating between the servers."""
+    form = {"passphrase": shared.passphrase} if shared.passphrase else {}
+
+    async def reveal(server: int) -> Answer:
+        async with session.post(f"{urls[server]}/secret/{shared.secret_key}",
+                                data=form) as response:
+            return Answer(server, response.status, await response.text())
+
+    servers = [(first + i) % len(urls) for i in range(REVEALS_PER_SECRET)]
+    return list(await asyncio.gather(*(reveal(server) for server in servers)))
+
+
+async def race_all(urls: list[str], shared: list[Shared]) -> list[list[Answer]]:
+    gate = asyncio.Semaphore(SECRETS_RACED_AT_ONCE)
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one(index: int, item: Shared) -> list[Answer]:
+            async with gate:
+                return await race(session, urls, item, first=index % len(urls))
+
+        return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(shared))))
+
+
+async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bool
+                       ) -> tuple[list[Shared], list[list[Answer]], list[str | None]]:
+    store = open_store(env)
+    try:
+        shared = await share_all(store, with_passphrase)
+        answers = await race_all(urls, shared)
+        states = [(await store.receipt(s.metadata_key)).state for s in shared]
+        left = [s.secret_key for s in shared if await store.peek(s.secret_key) is not None]
+    finally:
+        await store.close()
+    return shared, answers, [*states, *left]
+
+
+@pytest.mark.parametrize("with_passphrase", [False, True], ids=["plain", "passphrase"])
+def test_every_secret_is_delivered_exactly_once(
+    store_env: dict[str, str], two_servers: list[ServerProcess], with_passphrase: bool
+) -> None:
+    urls = [server.url for server in two_servers]
+    shared, answers, after = asyncio.run(run_scenario(store_env, urls, with_passphrase))
+
+    assert len(answers) == SECRETS
+    winners: Counter[int] = Counter()
+    all_values = [s.value for s in shared]
+    for item, raced in zip(shared, answers, strict=True):
+        assert len(raced) == REVEALS_PER_SECRET
+        delivered = [a for a in raced if a.status == 200]
+        assert len(delivered) == 1, [a.status for a in raced]
+        assert item.value in delivered[0].body
+        assert sorted(a.status for a in raced) == [200] + [404] * (REVEALS_PER_SECRET - 1)
+        for answer in raced:
+            if answer is not delivered[0]:
+                assert not any(value in answer.body for value in all_values)
+        winners[delivered[0].server] += 1
+    # Both processes won races: the secrets really were contended across processes.
+    assert set(winners) == {0, 1}, winners
+    # Every receipt says received, and nothing is left in the store to reveal.
+    assert after == ["received"] * SECRETS
