@@ -48,9 +48,11 @@ def api(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[httpx.Client
         yield client
 
 
-@pytest.fixture
-def sqlite_api(data_dir: Path) -> Iterator[httpx.Client]:
-    with ServedApp(create_app(Settings.from_env(api_env(data_dir)))) as server, \
+@pytest.fixture(scope="module")
+def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """One app for the tests that need no fresh store."""
+    settings = Settings.from_env(api_env(tmp_path_factory.mktemp("api-v1")))
+    with ServedApp(create_app(settings)) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=10) as client:
         yield client
 
