@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
 from tests.support.servers import RedisServer, ServedApp, redis_server
 
@@ -55,9 +56,49 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "any_backend: also run on the Onetime Secret backend (store_kind "
+        "'onetimesecret', against the fake OTS server)")
+    config.addinivalue_line(
+        "markers", "embedded_only: needs the embedded store (e.g. the reveal page) even in "
+        "an any_backend module")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The 'onetimesecret' kind runs only where a test opted in: most tests exercise
+    the embedded store's own pages, API and storage."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_ots = callspec is not None and callspec.params.get("store_kind") == "onetimesecret"
+        opted_in = item.get_closest_marker("any_backend") is not None
+        if on_ots and (not opted_in or item.get_closest_marker("embedded_only") is not None):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(params=["sqlite", "redis", "onetimesecret"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+def fake_ots() -> Iterator[FakeOTS]:
+    with FakeOTS() as fake:
+        yield fake
+
+
+@pytest.fixture
+def link_origin(store_kind: str, request: pytest.FixtureRequest) -> str:
+    """Where the secret links handed out in Slack point to, on the chosen store."""
+    if store_kind == "onetimesecret":
+        return str(request.getfixturevalue("fake_ots").url)
+    return "http://ots.test"
 
 
 @pytest.fixture
@@ -75,6 +116,11 @@ def app_env(store_kind: str, request: pytest.FixtureRequest, data_dir: Path,
     }
     if store_kind == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    if store_kind == "onetimesecret":
+        from tests.support import fake_ots
+
+        env["OTS_URL"] = request.getfixturevalue("fake_ots").url
+        env["OTS_USERNAME"], env["OTS_API_TOKEN"] = fake_ots.USERNAME, fake_ots.API_TOKEN
     return env
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.backends.base import SecretBackend
 from bot.backends.embedded import EmbeddedStore
+from bot.backends.onetimesecret import OnetimeSecretBackend, new_client
 from bot.backends.storage import Storage
 from bot.backends.storage.redis_storage import RedisStorage
 from bot.backends.storage.sqlite_storage import SQLiteStorage
@@ -19,6 +20,8 @@ def make_storage(settings: Settings) -> Storage:
 
 
 def make_backend(settings: Settings) -> SecretBackend:
+    if settings.uses_onetimesecret:
+        return make_onetimesecret(settings)
     return EmbeddedStore(
         make_storage(settings),
         public_url=settings.public_url,
@@ -27,4 +30,16 @@ def make_backend(settings: Settings) -> SecretBackend:
         max_secret_bytes=settings.max_secret_bytes,
         passphrase_attempts=settings.passphrase_attempts,
         api_tokens={user.custid: user.token for user in settings.api_users},
+    )
+
+
+def make_onetimesecret(settings: Settings) -> OnetimeSecretBackend:
+    """OTS_REGION or OTS_URL: secrets are kept by an Onetime Secret v1 server."""
+    assert settings.ots_base_url is not None
+    return OnetimeSecretBackend(
+        new_client(),
+        settings.ots_base_url,
+        username=settings.ots_username,
+        api_token=settings.ots_api_token,
+        max_secret_bytes=settings.max_secret_bytes,
     )
