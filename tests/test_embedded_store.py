@@ -98,16 +98,23 @@ class Events:
         self.seen.append(event)
 
 
+async def warmed(opened: Storage) -> Storage:
+    """Open the connections first, so racing calls reach the server together instead of
+    one by one as each new connection is set up (that would hide a non-atomic step)."""
+    await asyncio.gather(*(opened.ping() for _ in range(RACERS)))
+    return opened
+
+
 @pytest.fixture
 async def storage(backing: Backing) -> AsyncIterator[Storage]:
-    opened = backing.open()
+    opened = await warmed(backing.open())
     yield opened
     await opened.close()
 
 
 @pytest.fixture
 async def other_storage(backing: Backing) -> AsyncIterator[Storage]:
-    opened = backing.open()
+    opened = await warmed(backing.open())
     yield opened
     await opened.close()
 

@@ -36,9 +36,16 @@ def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStorage:
     return lambda: RedisStorage.from_url(url)
 
 
+async def warmed(store: Storage) -> Storage:
+    """Open the connections first, so racing calls reach the server together instead of
+    one by one as each new connection is set up (that would hide a non-atomic step)."""
+    await asyncio.gather(*(store.ping() for _ in range(RACERS)))
+    return store
+
+
 @pytest.fixture
 async def storage(open_storage: OpenStorage) -> AsyncIterator[Storage]:
-    store = open_storage()
+    store = await warmed(open_storage())
     yield store
     await store.close()
 
@@ -46,7 +53,7 @@ async def storage(open_storage: OpenStorage) -> AsyncIterator[Storage]:
 @pytest.fixture
 async def other(open_storage: OpenStorage) -> AsyncIterator[Storage]:
     """A second instance: its own connection to the same data."""
-    store = open_storage()
+    store = await warmed(open_storage())
     yield store
     await store.close()
 
