@@ -229,7 +229,12 @@ class EmbeddedStore:
             value = self._open(raw, secret_key, plain_id, None)
         else:
             value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None)
-        await self._mark(raw[:32].hex(), "received", via)
+        try:
+            await self._mark(raw[:32].hex(), "received", via)
+        except BackendUnavailable:
+            # The secret is already out of the store and nobody else can get it:
+            # failing now would lose it. A stale receipt is the lesser harm.
+            log.warning("a secret was revealed but its receipt could not be updated")
         return Revealed(secret_key=secret_key, value=value)
 
     async def _reveal_with_passphrase(

@@ -1,0 +1,228 @@
+"""Faults around the app: Redis stopped mid-run and started again on the same port.
+
+A redis-server of the test's own (the shared one must not be stopped) with
+persistence on, as a production Redis has it: a SIGTERM saves the data set and
+the restart loads it, so "no secret lost" can be checked, not assumed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from bot.backends import crypto
+from bot.config import Settings
+from bot.web.app import create_app
+from tests.support.fake_slack import FakeSlack
+from tests.support.servers import RedisServer, ServedApp
+from tests.support.slack_requests import SIGNING_SECRET, command_body, post_signed
+
+LINK = re.compile(r"http://ots\.test/secret/([0-9a-z]{31,})")
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    client = redis.Redis.from_url(server.url)
+    client.config_set("save", "3600 1")  # SIGTERM now saves, and the restart loads it
+    client.close()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app_on_own_redis(
+    own_redis: RedisServer, tmp_path: Path, fake_slack: FakeSlack
+) -> Iterator[ServedApp]:
+    settings = Settings.from_env({
+        "REDIS_URL": own_redis.url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PUBLIC_URL": "http://ots.test",
+        "SLACK_BOT_TOKEN": fake_slack.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+    })
+    with ServedApp(create_app(settings)) as server:
+        yield server
+
+
+def api_share(server: ServedApp, secret: str, passphrase: str | None = None) -> httpx.Response:
+    data = {"secret": secret, **({"passphrase": passphrase} if passphrase else {})}
+    return httpx.post(f"{server.url}/api/v1/share", data=data, timeout=10)
+
+
+def api_reveal(server: ServedApp, key: str, passphrase: str | None = None) -> httpx.Response:
+    data = {"passphrase": passphrase} if passphrase else {}
+    return httpx.post(f"{server.url}/api/v1/secret/{key}", data=data, timeout=10)
+
+
+def health(server: ServedApp) -> dict[str, str]:
+    response = httpx.get(f"{server.url}/healthz", timeout=10)
+    assert response.status_code == 200
+    body: dict[str, str] = response.json()
+    return body
+
+
+def slack_reply(server: ServedApp, fake_slack: FakeSlack, text: str) -> dict[str, object]:
+    fake_slack.reset()
+    started = time.monotonic()
+    ack = post_signed(server.url, command_body(text, response_url=fake_slack.response_url()))
+    assert ack.status_code == 200
+    assert time.monotonic() - started < 3  # Slack's limit, whatever the store does
+    body: dict[str, object] = fake_slack.wait_for("response_url")[0].body
+    return body
+
+
+def test_redis_outage_gives_clear_503s_and_service_resumes_by_itself(
+    own_redis: RedisServer, app_on_own_redis: ServedApp, fake_slack: FakeSlack
+) -> None:
+    server = app_on_own_redis
+    plain = api_share(server, "plain before the outage").json()
+    guarded = api_share(server, "guarded before the outage", "pw").json()
+    assert health(server)["store"] == "reachable"
+
+    own_redis.stop()
+
+    assert health(server) == {"status": "degraded", "backend": "embedded", "store": "unreachable"}
+    # The API: JSON 503 with a message, and no secret_key for a share that did not happen.
+    during = (api_share(server, "during the outage"), api_reveal(server, plain["secret_key"]))
+    for response in during:
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
+        assert "unavailable" in response.json()["message"]
+        assert "secret_key" not in response.json()
+    # The web: a page that says so, for the GET and for the reveal.
+    page = f"{server.url}/secret/{plain['secret_key']}"
+    for response in (httpx.get(page), httpx.post(page)):
+        assert response.status_code == 503
+        assert "Temporarily unavailable" in response.text
+        assert "plain before" not in response.text
+    # Slack: an ephemeral message saying nothing was saved; no link handed out.
+    reply = slack_reply(server, fake_slack, "typed during the outage")
+    assert reply["response_type"] == "ephemeral"
+    assert "unavailable" in str(reply["text"]).lower()
+    assert not LINK.search(str(reply["text"]))
+    assert "typed during the outage" not in fake_slack.all_text()
+
+    own_redis.start()  # same port, same data directory; the app is not restarted
+
+    deadline = time.monotonic() + 10
+    while health(server)["store"] != "reachable":
+        assert time.monotonic() < deadline, "the app did not reconnect to Redis"
+        time.sleep(0.1)
+    # Nothing was lost, and each secret is still delivered exactly once.
+    revealed = api_reveal(server, plain["secret_key"])
+    assert revealed.json()["value"] == "plain before the outage"
+    assert api_reveal(server, plain["secret_key"]).json()["message"] == "Unknown secret"
+    assert api_reveal(server, guarded["secret_key"], "pw").json()["value"] == (
+        "guarded before the outage"
+    )
+    assert httpx.post(page).status_code == 404
+    # New work goes through again, on every path.
+    after = api_share(server, "after the outage").json()
+    assert api_reveal(server, after["secret_key"]).json()["value"] == "after the outage"
+    reply = slack_reply(server, fake_slack, "typed after the outage")
+    assert LINK.search(str(reply["text"]))
+
+
+@dataclass
+class Tally:
+    created: dict[str, str] = field(default_factory=dict)  # secret_key -> value
+    delivered: dict[str, list[str]] = field(default_factory=dict)
+    unsure: set[str] = field(default_factory=set)  # a reveal failed mid-outage
+    statuses: list[int] = field(default_factory=list)
+
+
+def churn(server: ServedApp, tally: Tally, stop: threading.Event) -> None:
+    """Create-then-reveal cycles, as a client would run them, through the outage."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            value = f"value-{n}"
+            created = client.post("/api/v1/share", data={"secret": value})
+            tally.statuses.append(created.status_code)
+            if created.status_code != 200:
+                continue
+            key = created.json()["secret_key"]
+            tally.created[key] = value
+            revealed = client.post(f"/api/v1/secret/{key}")
+            tally.statuses.append(revealed.status_code)
+            if revealed.status_code == 200:
+                tally.delivered.setdefault(key, []).append(revealed.json()["value"])
+            else:
+                # A reveal that failed mid-outage may or may not have consumed the
+                # secret (OTS_API_V1.md: "a failed reveal may have consumed it").
+                tally.unsure.add(key)
+
+
+def test_requests_in_flight_across_an_outage_never_deliver_twice_or_crash(
+    own_redis: RedisServer, app_on_own_redis: ServedApp
+) -> None:
+    server = app_on_own_redis
+    tally, stop = Tally(), threading.Event()
+    worker = threading.Thread(target=churn, args=(server, tally, stop))
+    worker.start()
+    try:
+        time.sleep(0.5)
+        own_redis.stop()
+        time.sleep(0.5)
+        own_redis.start()
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert set(tally.statuses) <= {200, 503}, sorted(set(tally.statuses))
+    assert 503 in tally.statuses and tally.statuses[-1] == 200
+    # Every secret created before, during or after the outage was delivered once,
+    # with its own value; those whose reveal failed mid-outage are retried now.
+    assert len(tally.created) > 20
+    for key in tally.unsure:
+        retried = api_reveal(server, key)
+        assert retried.status_code in (200, 404)
+        if retried.status_code == 200:
+            tally.delivered.setdefault(key, []).append(retried.json()["value"])
+    for key, value in tally.created.items():
+        assert tally.delivered.get(key, [value]) == [value]
+        assert key in tally.delivered or key in tally.unsure
+    # And none of them is left to be delivered a second time.
+    client = redis.Redis.from_url(own_redis.url)
+    left = [client.exists(f"ots:{crypto.storage_id('s:', key)}") for key in tally.created]
+    client.close()
+    assert sum(left) == 0
+
+
+def test_a_receipt_that_cannot_be_updated_does_not_lose_the_revealed_secret(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    # A real Redis that refuses one key family: the app's user may take secrets
+    # (s:, p:, a:, r:) but not touch receipts (m:), so the receipt update after
+    # the atomic take fails, exactly between "taken" and "answered".
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.acl_setuser(
+        "no-receipts", enabled=True, passwords=["+pw"], commands=["+@all"],
+        keys=["ots:s:*", "ots:p:*", "ots:a:*", "ots:r:*"],
+    )
+    admin.close()
+    limited_url = own_redis.url.replace("redis://", "redis://no-receipts:pw@")
+    owner = Settings.from_env({"REDIS_URL": own_redis.url, "DATA_DIR": str(tmp_path)})
+    limited = Settings.from_env({"REDIS_URL": limited_url, "DATA_DIR": str(tmp_path)})
+    with ServedApp(create_app(owner)) as full, ServedApp(create_app(limited)) as app:
+        created = api_share(full, "taken while receipts are down").json()
+        revealed = api_reveal(app, created["secret_key"])
+        assert revealed.status_code == 200
+        assert revealed.json()["value"] == "taken while receipts are down"
+        assert api_reveal(full, created["secret_key"]).json()["message"] == "Unknown secret"
+        receipt = httpx.get(f"{full.url}/api/v1/private/{created['metadata_key']}").json()
+        assert receipt["state"] in ("new", "viewed")  # stale, but nothing was lost
