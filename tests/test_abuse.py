@@ -15,6 +15,7 @@ from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.web.app import build_app
 from bot.web.limits import RATE_LIMIT_MESSAGE
+from tests.support.fake_slack import FakeSlack
 from tests.support.servers import ServedApp
 
 SECRET = "correct horse battery staple"
@@ -341,3 +342,72 @@ def test_wrong_passphrases_burn_the_secret_after_the_limit(tmp_path: Path) -> No
         response = httpx.post(other, data={"passphrase": "right one"})
         assert response.status_code == 200
         assert SECRET in response.text
+
+
+# -- replayed Slack requests ------------------------------------------------------
+
+
+def signed_headers(body: bytes, timestamp: int) -> dict[str, str]:
+    from tests.support.slack_requests import signature
+
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": signature(body, timestamp),
+    }
+
+
+def slack_app(env: dict[str, str]) -> ServedApp:
+    from bot.web.app import create_app
+
+    return ServedApp(create_app(Settings.from_env(env)))
+
+
+def test_a_replayed_slack_request_is_processed_once(
+    app_env: dict[str, str], fake_slack: FakeSlack
+) -> None:
+    import time
+
+    from tests.support.slack_requests import command_body
+
+    body = command_body("replayed secret", response_url=fake_slack.response_url())
+    headers = signed_headers(body, int(time.time()))
+    # Two replicas on one store: a replay sent to the other one is caught too.
+    with slack_app(app_env) as first, slack_app(app_env) as second:
+        assert httpx.post(f"{first.url}/slack/events", content=body, headers=headers).is_success
+        fake_slack.wait_for("response_url")
+        for server in (first, second, first):
+            replayed = httpx.post(f"{server.url}/slack/events", content=body, headers=headers)
+            assert replayed.status_code == 200
+            assert replayed.content == b""
+        # The same command, signed anew (a new timestamp): a request of its own.
+        fresh = signed_headers(body, int(time.time()) + 1)
+        assert httpx.post(f"{second.url}/slack/events", content=body, headers=fresh).is_success
+        fake_slack.wait_for("response_url", 2)
+        time.sleep(0.5)  # room for a wrongly processed replay to show up
+    assert len(fake_slack.calls_to("response_url")) == 2
+    assert "replayed secret" not in fake_slack.all_text()
+
+
+def test_replay_records_live_as_long_as_the_signature_is_valid() -> None:
+    import asyncio
+
+    from bot.slack.replay import MemoryOnce, ReplayGuard
+
+    now = [1_000_000.0]
+    store = MemoryOnce(clock=lambda: now[0])
+    guard = ReplayGuard(store, clock=lambda: now[0])
+
+    async def seen(signature: str, timestamp: int) -> bool:
+        return not await guard.first_time(signature, str(timestamp))
+
+    async def scenario() -> list[bool]:
+        stamped_ahead = int(now[0]) + 300  # a clock 5 minutes fast: valid for 10
+        results = [await seen("v0=a", stamped_ahead), await seen("v0=a", stamped_ahead)]
+        now[0] += 599
+        results.append(await seen("v0=a", stamped_ahead))  # still valid, still caught
+        now[0] += 3
+        results.append(await seen("v0=a", stamped_ahead))  # Bolt refuses it by now
+        return results
+
+    assert asyncio.run(scenario()) == [False, True, True, False]

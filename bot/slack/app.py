@@ -17,7 +17,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage import Storage
 from bot.config import Settings
 from bot.logs import framework_logger
-from bot.slack import actions, commands, shortcuts, views
+from bot.slack import actions, commands, replay, shortcuts, views
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
@@ -65,6 +65,9 @@ def build_slack(
         installation_store=None,
         oauth_settings=None,
     )
+    # A replayed signed request is answered once; the record lives in shared storage.
+    once = backend.storage if isinstance(backend, EmbeddedStore) else ledger_storage
+    replay.install(app, once)
     messenger = Messenger(client)
     notifier = Notifier(messenger)
     background: list[Background] = []
