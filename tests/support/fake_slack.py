@@ -63,6 +63,8 @@ class FakeSlack:
         self._used_triggers: set[str] = set()
         self._response_posts: dict[str, int] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # open modals by view id
+        self.view_ids: dict[str, str] = {}  # trigger id -> id of the view it opened
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -154,9 +156,17 @@ class FakeSlack:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                status, payload, headers = fake._dispatch(
-                    self.path, dict(self.headers.items()), raw
-                )
+                self._answer(*fake._dispatch(self.path, dict(self.headers.items()), raw))
+
+            def do_GET(self) -> None:
+                # Read methods (users.info) arrive as GET with the arguments in the query.
+                path, _, query = self.path.partition("?")
+                headers = {**dict(self.headers.items()),
+                           "Content-Type": "application/x-www-form-urlencoded"}
+                self._answer(*fake._dispatch(path, headers, query.encode()))
+
+            def _answer(self, status: int, payload: dict[str, Any],
+                        headers: dict[str, str]) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
@@ -200,6 +210,9 @@ class FakeSlack:
                         return self._reject(method, f"invalid_{key}")
         else:
             return self._reject(method, "invalid_form_data")
+        # Slack reads arguments from the query string too (slack-sdk sends some there).
+        query = path.partition("?")[2]
+        body = {**{k: v[-1] for k, v in parse_qs(query).items()}, **body}
         with self._lock:
             self.calls.append(Call(method, body, headers, path))
             failures = self._failures.get(method) or []
@@ -225,6 +238,11 @@ class FakeSlack:
                 return "no_text"
             if len(body.get("blocks") or []) > 50:
                 return "invalid_blocks"
+            problem = check_blocks(body.get("blocks") or [])
+            if problem:
+                return f"invalid_blocks:{problem}"
+        if method == "views.update" and body.get("view_id") not in self.views:
+            return "not_found"
         if method.startswith("views."):
             view = body["view"]
             if isinstance(view, str):
@@ -236,6 +254,9 @@ class FakeSlack:
             for key in ("title", "submit", "close"):
                 if key in view and len(view[key]["text"]) > 24:
                     return f"invalid_arguments:{key}"
+            problem = check_blocks(view.get("blocks", []), modal=True)
+            if problem:
+                return f"invalid_arguments:{problem}"
         if method in ("views.open", "views.push"):
             trigger = body["trigger_id"]
             with self._lock:
@@ -270,8 +291,12 @@ class FakeSlack:
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
         if method.startswith("views."):
             view = body["view"] if isinstance(body["view"], dict) else json.loads(body["view"])
-            return {"ok": True, "view": {**view, "id": f"V{uuid.uuid4().hex[:8]}",
-                                         "hash": "h"}}
+            view_id = body.get("view_id") or f"V{uuid.uuid4().hex[:8]}"
+            with self._lock:
+                self.views[view_id] = view
+                if "trigger_id" in body:
+                    self.view_ids[body["trigger_id"]] = view_id
+            return {"ok": True, "view": {**view, "id": view_id, "hash": "h"}}
         return {"ok": True}
 
     def _response_url(
@@ -293,4 +318,34 @@ class FakeSlack:
             return failure.status, {"ok": False, "error": failure.error}, {}
         if not (body.get("text") or body.get("blocks") or body.get("delete_original")):
             return self._reject("response_url", "no_text")
+        problem = check_blocks(body.get("blocks") or [])
+        if problem:
+            return self._reject("response_url", f"invalid_blocks:{problem}")
         return 200, {"ok": True}, {}
+
+
+def check_blocks(blocks: list[dict[str, Any]], *, modal: bool = False) -> str | None:
+    """What Slack refuses in Block Kit that this app could get wrong."""
+    block_ids = [b["block_id"] for b in blocks if "block_id" in b]
+    if len(block_ids) != len(set(block_ids)):
+        return "duplicate_block_id"
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "input" and not modal:
+            return "input_outside_modal"
+        if kind == "input" and not block.get("label", {}).get("text"):
+            return "input_without_label"
+        text = (block.get("text") or {}).get("text", "")
+        if kind == "section" and not 0 < len(text) <= 3000:
+            return "section_text_length"
+        for element in block.get("elements", []) + [block.get("element") or {}]:
+            if element.get("type") == "button":
+                if len(element["text"]["text"]) > 75 or len(element.get("value", "")) > 2000:
+                    return "button_too_long"
+                if "url" in element and len(element["url"]) > 3000:
+                    return "button_url_too_long"
+            if element.get("type") == "plain_text_input":
+                limit = element.get("max_length", 3000)
+                if limit > 3000 or len(element.get("initial_value", "")) > limit:
+                    return "initial_value_too_long"
+    return None
