@@ -397,6 +397,33 @@ async def test_no_stored_byte_holds_a_secret_key_or_passphrase(
     assert_nothing_private()
 
 
+async def test_a_revealed_or_burned_secret_leaves_no_ciphertext_behind(
+    backing: Backing, storage: Storage
+) -> None:
+    """With the link, a later copy of the store must not open a secret a second time."""
+    store = make_store(storage)
+    kept = [await store.share(unique("kept")) for _ in range(8)]
+    gone = [await store.share(unique("gone"), passphrase="pw" if i % 2 else None)
+            for i in range(8)]
+    ciphertexts = []
+    for receipt in gone:
+        prefix = "p:" if receipt.passphrase_required else "s:"
+        raw = await storage.get(crypto.storage_id(prefix, receipt.secret_key or ""))
+        assert raw is not None
+        ciphertexts.append(raw[32:])
+    for i, receipt in enumerate(gone):
+        if i % 4 == 3:
+            await store.burn(receipt.metadata_key)
+        else:
+            await store.reveal(receipt.secret_key or "", "pw" if i % 2 else None)
+    await storage.close()  # SQLite: the WAL is checkpointed into the file
+
+    stored = backing.stored_bytes()
+    assert crypto.storage_id("s:", kept[0].secret_key or "")[2:].encode() in stored
+    for ciphertext in ciphertexts:
+        assert ciphertext not in stored
+
+
 # -- creating ------------------------------------------------------------------------
 
 

@@ -79,6 +79,10 @@ class SQLiteStorage:
             _enable_wal(conn)
             # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Zero what is deleted: a revealed secret's ciphertext must not linger in
+            # free pages, where a later copy of the file plus the link would open it.
+            # Some SQLite builds do this by default; many do not.
+            conn.execute("PRAGMA secure_delete = ON")
             conn.executescript(_SCHEMA)
         except BaseException:
             conn.close()
