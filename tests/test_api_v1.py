@@ -368,3 +368,24 @@ def test_the_recent_index_reveals_no_key_and_follows_the_token(data_dir: Path):
         # while the receipt itself still works by its key.
         assert ok(httpx.get(url + "/private/recent", auth=(ALICE[0], "a-new-token-99"))) == []
         assert ok(httpx.get(url + f"/private/{shared['metadata_key']}"))["state"] == "viewed"
+
+
+class FailingStorage(SQLiteStorage):
+    """A store with a bug: reads raise something no layer expects."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise RuntimeError("storage bug quoting private data")
+
+
+def test_an_unexpected_failure_is_a_json_500_that_quotes_nothing(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+):
+    settings = Settings.from_env(api_env(data_dir))
+    store = EmbeddedStore(FailingStorage(data_dir / "s.sqlite3"), public_url=settings.public_url)
+    with ServedApp(build_app(settings, store)) as server:
+        response = httpx.get(server.url + "/api/v1/private/abcdefghijklmnopqrstuvwxyz12345")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == JSON_TYPE
+    assert response.json() == {"message": "Internal error: the request was not completed."}
+    assert "private data" not in caplog.text
+    assert "API receipt failed: RuntimeError" in caplog.text
