@@ -30,23 +30,32 @@ APP_VARIABLES = (
     "PORT", "HOST", "PUBLIC_URL", "DATA_DIR", "REDIS_URL", "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DEFAULT_TTL", "MAX_TTL",
     "MAX_SECRET_BYTES", "PASSPHRASE_ATTEMPTS", "OTS_REGION", "OTS_URL", "OTS_USERNAME",
-    "OTS_API_TOKEN", "API_USERS", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
-    "MAX_BODY_BYTES", "RATE_LIMIT_CREATE", "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW",
-    "FORWARDED_ALLOW_IPS",
+    "OTS_API_TOKEN", "API_USERS", "MAX_BODY_BYTES", "RATE_LIMIT_CREATE",
+    "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW", "FORWARDED_ALLOW_IPS",
 )
+# Bolt switches to OAuth when these are set at all, even blank: they are removed.
+_REMOVED = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
 # Load tests send thousands of requests from one address: lift the limits
 # far above that, rather than turning them off, so their code still runs.
 UNLIMITED = {"RATE_LIMIT_CREATE": "1000000000", "RATE_LIMIT_REVEAL": "1000000000"}
 TEST_SCRYPT_N = 2**8
 _LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+_READY = "Application startup complete"
 _REPO = Path(__file__).resolve().parents[2]
 
 
 class ServerProcess:
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], log_path: Path, *,
+        listening: re.Pattern[str] = _LISTENING, ready_marker: str = _READY, ready_count: int = 1,
+    ) -> None:
         self.argv = argv
+        self.listening = listening
+        # With several workers the port is bound before each has started the app.
+        self.ready_marker = ready_marker
+        self.ready_count = ready_count
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in _REMOVED},
             **{name: "" for name in APP_VARIABLES},
             "PYTHONUNBUFFERED": "1",
             **env,
@@ -66,7 +75,7 @@ class ServerProcess:
             "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
             "--no-access-log", "--log-level", "info",
         ]
-        return cls(argv, env, log_path)
+        return cls(argv, env, log_path, ready_count=workers)
 
     @classmethod
     def python_m_bot(cls, env: dict[str, str], log_path: Path) -> ServerProcess:
@@ -90,8 +99,9 @@ class ServerProcess:
         )
         deadline = time.monotonic() + timeout
         while self.port is None:
-            match = _LISTENING.search(self.log())
-            if match:
+            log = self.log()
+            match = self.listening.search(log)
+            if match and log.count(self.ready_marker) >= self.ready_count:
                 self.port = int(match.group(1))
             elif self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()

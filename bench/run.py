@@ -1,0 +1,270 @@
+"""Benchmark: our server against snappass on the same Redis, and the Slack path.
+
+    .venv/bin/python bench/run.py            # the full run (about 4 minutes)
+    .venv/bin/python bench/run.py --quick    # a smoke run (about 1 minute)
+
+In one run it starts a redis-server on a free 127.0.0.1 port; our server under
+uvicorn (1 and 2 workers) on that Redis and on SQLite; snappass (from PyPI, in
+a venv of its own under bench/.work/) on the same Redis; then drives
+create-then-reveal cycles through each with one client, the same number of
+connections and the same duration, alternating the targets round by round. It
+prints cycles/s and latencies for each, the ratio ours/snappass, and the Slack
+path: the ack latency of signed /ots requests and the time until the ephemeral
+link reaches the fake Slack. Everything it starts, it stops by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.load import (  # noqa: E402
+    Cycle,
+    Samples,
+    SlackSamples,
+    drive,
+    drive_slack,
+    ours_cycle,
+    percentile,
+    snappass_cycle,
+)
+from tests.support.fake_slack import FakeSlack  # noqa: E402
+from tests.support.server_process import UNLIMITED, ServerProcess  # noqa: E402
+from tests.support.servers import RedisServer, redis_server  # noqa: E402
+from tests.support.slack_requests import SIGNING_SECRET  # noqa: E402
+
+WORK = ROOT / "bench" / ".work"
+SNAPPASS_VENV = WORK / "snappass"
+SNAPPASS = "snappass==1.6.2"
+SNAPPASS_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+REDIS_LABEL = "redis"
+SNAPPASS_LABEL = "snappass"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    server: ServerProcess
+    cycle: Cycle
+    store: str  # "redis" or "sqlite"
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def ensure_snappass() -> Path:
+    """snappass in a venv of its own (it pins Flask and redis versions of its own)."""
+    python = SNAPPASS_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing {SNAPPASS} into {SNAPPASS_VENV.relative_to(ROOT)} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(SNAPPASS_VENV)], check=True)
+    check = subprocess.run([str(python), "-c", "import snappass.main"], capture_output=True,
+                           env={**os.environ, "REDIS_HOST": "127.0.0.1"})
+    if check.returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", SNAPPASS], check=True)
+    return python
+
+
+def ours_env(store: str, redis: RedisServer, data_dir: Path) -> dict[str, str]:
+    # One client address sends everything: lift the rate limits far out of the
+    # way (their counters still run, so their cost is measured).
+    env = {"PUBLIC_URL": "http://ots.bench", "DATA_DIR": str(data_dir), **UNLIMITED}
+    if store == REDIS_LABEL:
+        env["REDIS_URL"] = redis.url
+    return env
+
+
+def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer) -> Target:
+    name = f"ours {store}, {workers} worker{'s' if workers > 1 else ''}"
+    slug = f"ours-{store}-{workers}w"
+    env = ours_env(store, redis, WORK / slug / "data")
+    server = ServerProcess.uvicorn(env, WORK / f"{slug}.log", workers=workers)
+    stack.enter_context(server)
+    return Target(name, server, ours_cycle, store)
+
+
+def start_snappass(stack: ExitStack, python: Path, redis: RedisServer) -> Target:
+    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "NO_SSL": "True",
+           "SNAPPASS_REDIS_DB": "1"}
+    # What the `snappass` command runs (Flask's threaded server), bound to loopback.
+    argv = [str(python), "-m", "flask", "--app", "snappass.main", "run",
+            "--host", "127.0.0.1", "--port", "0", "--with-threads"]
+    server = ServerProcess(argv, env, WORK / "snappass.log", listening=SNAPPASS_LISTENING,
+                           ready_count=0)
+    stack.enter_context(server)
+    return Target("snappass (Flask), redis", server, snappass_cycle, REDIS_LABEL)
+
+
+def fresh_dir(path: Path) -> Path:
+    if path.exists():
+        for child in sorted(path.rglob("*"), reverse=True):
+            child.unlink() if child.is_file() else child.rmdir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def slack_server(redis: RedisServer) -> Iterator[tuple[ServerProcess, FakeSlack]]:
+    with FakeSlack() as fake:
+        env = {**ours_env(REDIS_LABEL, redis, WORK / "slack" / "data"),
+               "SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+               "SLACK_API_URL": fake.api_url}
+        with ServerProcess.uvicorn(env, WORK / "ours-slack.log") as server:
+            yield server, fake
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f}"
+
+
+def print_table(results: dict[str, Samples]) -> None:
+    head = (f"{'target':<28} {'cycles/s':>9} {'create p50':>10} {'p99':>7} "
+            f"{'reveal p50':>10} {'p99':>7} {'cycle p50':>9} {'p99':>7} {'errors':>6}")
+    print(head)
+    print("-" * len(head))
+    for name, s in results.items():
+        print(f"{name:<28} {s.rate:9.0f} {ms(percentile(s.create, .5)):>10} "
+              f"{ms(percentile(s.create, .99))} {ms(percentile(s.reveal, .5)):>10} "
+              f"{ms(percentile(s.reveal, .99))} {ms(percentile(s.cycle, .5)):>9} "
+              f"{ms(percentile(s.cycle, .99))} {s.errors:6d}")
+
+
+def print_slack(s: SlackSamples) -> None:
+    print(f"/ots ack:            p50 {ms(percentile(s.ack, .5))} ms  "
+          f"p99 {ms(percentile(s.ack, .99))} ms  ({len(s.ack)} requests, {s.errors} errors)")
+    print(f"link posted (total): p50 {ms(percentile(s.link, .5))} ms  "
+          f"p99 {ms(percentile(s.link, .99))} ms")
+
+
+def verdicts(results: dict[str, Samples], slack: SlackSamples | None) -> list[str]:
+    lines = []
+    snappass = next((s for n, s in results.items() if n.startswith(SNAPPASS_LABEL)), None)
+    for name, s in results.items():
+        if name.startswith(SNAPPASS_LABEL):
+            continue
+        line = f"{name:<28} reveal p99 {percentile(s.reveal, .99) * 1000:5.1f} ms (target < 25)"
+        if snappass is not None and snappass.rate:
+            ratio = s.rate / snappass.rate
+            line += f"   ours/snappass {ratio:4.1f}x"
+            if REDIS_LABEL in name:
+                line += " (target >= 4x, same Redis)"
+        lines.append(line)
+    if slack is not None:
+        lines.append(f"/ots ack p99 {percentile(slack.ack, .99) * 1000:.1f} ms (target < 100)")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    WORK.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
+    snappass_python = None if args.skip_snappass else ensure_snappass()
+    results: dict[str, Samples] = {}
+    slack: SlackSamples | None = None
+    with ExitStack() as stack:
+        redis = stack.enter_context(redis_server(fresh_dir(WORK / "redis")))
+        targets: list[Target] = []
+        for store in args.stores:
+            fresh_dir(WORK / f"ours-{store}-1w")
+            fresh_dir(WORK / f"ours-{store}-2w")
+            for workers in args.workers:
+                targets.append(start_ours(stack, store, workers, redis))
+        if snappass_python is not None:
+            targets.append(start_snappass(stack, snappass_python, redis))
+        print(f"{len(targets)} targets up; {args.rounds} round(s) of {args.duration:g} s each "
+              f"(+{args.warmup:g} s warm-up), {args.connections} connections", flush=True)
+        for round_ in range(args.rounds):
+            # Alternate the order so no target always runs first (or last).
+            order = targets if round_ % 2 == 0 else list(reversed(targets))
+            for target in order:
+                samples = asyncio.run(drive(
+                    target.cycle, target.server.url, connections=args.connections,
+                    seconds=args.duration, warmup=args.warmup,
+                ))
+                print(f"  round {round_ + 1}: {target.name:<28} {samples.rate:7.0f} cycles/s",
+                      flush=True)
+                results.setdefault(target.name, Samples()).merge(samples)
+        if not args.skip_slack:
+            fresh_dir(WORK / "slack")
+            with slack_server(redis) as (server, fake):
+                asyncio.run(drive_slack(server.url, fake, concurrency=args.slack_concurrency,
+                                        requests=50))  # warm-up
+                fake.reset()
+                slack = asyncio.run(drive_slack(server.url, fake,
+                                                concurrency=args.slack_concurrency,
+                                                requests=args.slack_requests))
+    info["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print()
+    print_table(results)
+    if slack is not None:
+        print()
+        print(f"Slack path ({args.slack_concurrency} concurrent signed /ots requests, Redis, "
+              f"1 worker):")
+        print_slack(slack)
+    print()
+    for line in verdicts(results, slack):
+        print(line)
+    record = {
+        "machine": info,
+        "args": vars(args),
+        "results": {n: {"cycles_per_s": s.rate, "cycles": len(s.cycle), "errors": s.errors,
+                        **{f"{k}_p{q}_ms": percentile(getattr(s, k), q / 100) * 1000
+                           for k in ("create", "reveal", "cycle") for q in (50, 99)}}
+                    for n, s in results.items()},
+    }
+    if slack is not None:
+        record["slack"] = {f"{k}_p{q}_ms": percentile(getattr(slack, k), q / 100) * 1000
+                           for k in ("ack", "link") for q in (50, 99)}
+    (WORK / "last-run.json").write_text(json.dumps(record, indent=2))
+    print(f"\n(figures also in {(WORK / 'last-run.json').relative_to(ROOT)})")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per target, alternating")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--stores", nargs="+", default=[REDIS_LABEL, "sqlite"],
+                        choices=[REDIS_LABEL, "sqlite"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--skip-snappass", action="store_true")
+    parser.add_argument("--skip-slack", action="store_true")
+    parser.add_argument("--slack-concurrency", type=int, default=8)
+    parser.add_argument("--slack-requests", type=int, default=400)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 3 s per target, one round, 100 /ots requests")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.slack_requests = 3.0, 1, 100
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
