@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.backends.base import SecretBackend
+from bot.backends.crypto import SCRYPT_N
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.onetimesecret import OnetimeSecretBackend, new_client
 from bot.backends.storage import Storage
@@ -19,9 +20,10 @@ def make_storage(settings: Settings) -> Storage:
     return SQLiteStorage(settings.data_dir / SQLITE_FILENAME)
 
 
-def make_backend(settings: Settings) -> SecretBackend:
+def make_backend(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> SecretBackend:
     if settings.uses_onetimesecret:
         return make_onetimesecret(settings)
+    # scrypt_n is not a setting: only tests lower it (see tests/support/server_process.py).
     return EmbeddedStore(
         make_storage(settings),
         public_url=settings.public_url,
@@ -30,6 +32,7 @@ def make_backend(settings: Settings) -> SecretBackend:
         max_secret_bytes=settings.max_secret_bytes,
         passphrase_attempts=settings.passphrase_attempts,
         api_tokens={user.custid: user.token for user in settings.api_users},
+        scrypt_n=scrypt_n,
     )
 
 
