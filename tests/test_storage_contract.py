@@ -36,16 +36,9 @@ def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStorage:
     return lambda: RedisStorage.from_url(url)
 
 
-async def warmed(store: Storage) -> Storage:
-    """Open the connections first, so racing calls reach the server together instead of
-    one by one as each new connection is set up (that would hide a non-atomic step)."""
-    await asyncio.gather(*(store.ping() for _ in range(RACERS)))
-    return store
-
-
 @pytest.fixture
 async def storage(open_storage: OpenStorage) -> AsyncIterator[Storage]:
-    store = await warmed(open_storage())
+    store = open_storage()
     yield store
     await store.close()
 
@@ -53,12 +46,16 @@ async def storage(open_storage: OpenStorage) -> AsyncIterator[Storage]:
 @pytest.fixture
 async def other(open_storage: OpenStorage) -> AsyncIterator[Storage]:
     """A second instance: its own connection to the same data."""
-    store = await warmed(open_storage())
+    store = open_storage()
     yield store
     await store.close()
 
 
-def both(first: Storage, second: Storage, n: int = RACERS) -> list[Storage]:
+async def racers(first: Storage, second: Storage, n: int = RACERS) -> list[Storage]:
+    """`n` callers split between two instances, their connections opened beforehand so the
+    racing calls reach the server together, not one by one as each connection is set up
+    (that would hide a non-atomic step)."""
+    await asyncio.gather(*(s.ping() for s in (first, second) for _ in range(n // 2)))
     return [first if i % 2 else second for i in range(n)]
 
 
@@ -79,7 +76,7 @@ async def test_put_never_overwrites_a_live_value(storage: Storage, other: Storag
 
 
 async def test_concurrent_puts_store_exactly_one(storage: Storage, other: Storage) -> None:
-    stores = both(storage, other)
+    stores = await racers(storage, other)
     won = await asyncio.gather(*(s.put("k", b"v%d" % i, 60) for i, s in enumerate(stores)))
     assert won.count(True) == 1
     assert await storage.get("k") == b"v%d" % won.index(True)
@@ -98,14 +95,14 @@ async def test_take_reads_and_removes(storage: Storage) -> None:
 
 async def test_concurrent_takes_give_the_value_once(storage: Storage, other: Storage) -> None:
     await storage.put("k", b"once", 60)
-    got = await asyncio.gather(*(s.take("k") for s in both(storage, other)))
+    got = await asyncio.gather(*(s.take("k") for s in await racers(storage, other)))
     assert [g for g in got if g is not None] == [b"once"]
 
 
 async def test_delete_is_true_only_for_the_remover(storage: Storage, other: Storage) -> None:
     assert await storage.delete("missing") is False
     await storage.put("k", b"v", 60)
-    removed = await asyncio.gather(*(s.delete("k") for s in both(storage, other)))
+    removed = await asyncio.gather(*(s.delete("k") for s in await racers(storage, other)))
     assert removed.count(True) == 1
     assert await storage.get("k") is None
     assert await storage.put("k", b"again", 60) is True
@@ -128,7 +125,7 @@ async def test_concurrent_replaces_from_one_value_let_one_win(
     storage: Storage, other: Storage
 ) -> None:
     await storage.put("k", b"v0", 60)
-    stores = both(storage, other)
+    stores = await racers(storage, other)
     won = await asyncio.gather(
         *(s.replace("k", b"v0", b"v%d" % (i + 1)) for i, s in enumerate(stores))
     )
@@ -145,7 +142,7 @@ async def test_incr_starts_at_one_and_counts(storage: Storage) -> None:
 
 
 async def test_concurrent_incrs_count_every_call(storage: Storage, other: Storage) -> None:
-    counts = await asyncio.gather(*(s.incr("c", 60) for s in both(storage, other)))
+    counts = await asyncio.gather(*(s.incr("c", 60) for s in await racers(storage, other)))
     assert sorted(counts) == list(range(1, RACERS + 1))
 
 
@@ -187,7 +184,8 @@ async def test_index_remove_is_true_only_for_the_remover(
 ) -> None:
     await storage.index_add("i", b"a", 1.0, 60)
     await storage.index_add("i", b"b", 2.0, 60)
-    removed = await asyncio.gather(*(s.index_remove("i", b"a") for s in both(storage, other)))
+    stores = await racers(storage, other)
+    removed = await asyncio.gather(*(s.index_remove("i", b"a") for s in stores))
     assert removed.count(True) == 1
     assert await storage.index_range("i", 10) == [b"b"]
     assert await storage.index_remove("i", b"never") is False
@@ -210,7 +208,7 @@ async def test_concurrent_pops_hand_out_each_member_once(
     for i, member in enumerate(members):
         await storage.index_add("i", member, float(i), 60)
     popped = await asyncio.gather(
-        *(s.index_pop_due("i", 100.0, 3) for s in both(storage, other, 20))
+        *(s.index_pop_due("i", 100.0, 3) for s in await racers(storage, other, 20))
     )
     flat = [m for batch in popped for m in batch]
     assert sorted(flat) == members
