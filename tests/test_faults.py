@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -226,3 +227,168 @@ def test_a_receipt_that_cannot_be_updated_does_not_lose_the_revealed_secret(
         assert api_reveal(full, created["secret_key"]).json()["message"] == "Unknown secret"
         receipt = httpx.get(f"{full.url}/api/v1/private/{created['metadata_key']}").json()
         assert receipt["state"] in ("new", "viewed")  # stale, but nothing was lost
+
+
+# -- the Onetime Secret service slow, erroring or answering garbage --------------------
+
+
+class MisbehavingOTS:
+    """An HTTP server on 127.0.0.1 that answers every request in one bad way."""
+
+    def __init__(self, mode: str) -> None:
+        misbehaving = self
+        self.mode = mode
+        self.requests = 0
+        self.paths: list[str] = []
+        self.release = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                misbehaving.requests += 1
+                misbehaving.paths.append(self.path)
+                misbehaving.answer(self)
+
+            do_POST = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        handler.rfile.read(length)
+        if self.mode == "hang":
+            self.release.wait(30)  # longer than any client timeout here
+        if self.mode in ("hang", "reset"):
+            handler.close_connection = True
+            handler.connection.shutdown(2)
+            return
+        if self.mode == "slow":
+            self.release.wait(3)
+        status, content_type, body = RESPONSES[self.mode]
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        if status == 302:
+            handler.send_header("Location", "https://elsewhere.example/")
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> MisbehavingOTS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+RESPONSES = {
+    "slow": (200, "application/json", b'{"status":"nominal"}'),
+    "error": (502, "text/html", b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    "garbage": (200, "application/json", b"\x00\xff not json {"),
+    "wrong-types": (200, "application/json",
+                    b'{"custid":null,"metadata_key":7,"secret_key":[],"ttl":"x","state":{}}'),
+    "redirect": (302, "text/html", b""),
+}
+OTS_MODES = ["hang", "slow", "reset", *[m for m in RESPONSES if m != "slow"]]
+CLIENT_TIMEOUT = 1.0
+
+
+@pytest.fixture(params=OTS_MODES)
+def bad_ots(request: pytest.FixtureRequest) -> Iterator[MisbehavingOTS]:
+    with MisbehavingOTS(request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def app_on_bad_ots(
+    bad_ots: MisbehavingOTS, tmp_path: Path, fake_slack: FakeSlack
+) -> Iterator[ServedApp]:
+    """The app as create_app builds it for OTS_URL, with a short client timeout injected."""
+    from bot.backends.onetimesecret import OnetimeSecretBackend, new_client
+    from bot.backends.storage.sqlite_storage import SQLiteStorage
+    from bot.slack.app import build_slack
+    from bot.web.app import build_app
+
+    settings = Settings.from_env({
+        "OTS_URL": bad_ots.url,
+        "DATA_DIR": str(tmp_path),
+        "SLACK_BOT_TOKEN": fake_slack.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+    })
+    timeout = httpx.Timeout(CLIENT_TIMEOUT)
+    backend = OnetimeSecretBackend(
+        new_client(timeout), bad_ots.url, timeout=timeout, read_attempts=2, backoff=0.05
+    )
+    slack = build_slack(settings, backend, ledger_storage=SQLiteStorage(tmp_path / "l.sqlite3"))
+    with ServedApp(build_app(settings, backend, slack.bolt, slack.background)) as server:
+        yield server
+
+
+def test_a_misbehaving_ots_service_gets_clear_messages_and_bounded_waits(
+    bad_ots: MisbehavingOTS,
+    app_on_bad_ots: ServedApp,
+    fake_slack: FakeSlack,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = app_on_bad_ots
+    started = time.monotonic()
+    reply = slack_reply(server, fake_slack, "secret for a broken service")  # ack < 3 s
+    waited = time.monotonic() - started
+    assert waited < CLIENT_TIMEOUT + 2, f"{bad_ots.mode}: the answer took {waited:.1f} s"
+    text = str(reply["text"])
+    assert reply["response_type"] == "ephemeral"
+    assert "not saved" in text.lower() or "not shared" in text.lower(), text
+    assert "Onetime Secret" in text, text
+    assert not LINK.search(text) and "/secret/" not in text
+    assert "secret for a broken service" not in fake_slack.all_text()
+    assert bad_ots.requests >= 1
+
+    started = time.monotonic()
+    body = health(server)
+    assert time.monotonic() - started < 2 * CLIENT_TIMEOUT + 2
+    assert body["store"] == "unreachable" and body["status"] == "degraded"
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert "secret for a broken service" not in caplog.text
+
+
+def test_the_slack_ack_does_not_wait_for_a_hanging_ots_service(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    # Built exactly as `python -m bot` builds it (production timeouts).
+    with MisbehavingOTS("hang") as ots:
+        settings = Settings.from_env({
+            "OTS_URL": ots.url,
+            "DATA_DIR": str(tmp_path),
+            "SLACK_BOT_TOKEN": fake_slack.token,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": fake_slack.api_url,
+        })
+        with ServedApp(create_app(settings)) as server:
+            fake_slack.reset()
+            body = command_body("held up", response_url=fake_slack.response_url())
+            ack = post_signed(server.url, body)
+            assert ack.status_code == 200
+            # Acked while the service still holds the share request.
+            deadline = time.monotonic() + 5
+            while "/api/v1/share" not in ots.paths:
+                assert not fake_slack.calls_to("response_url"), "answered before the ack?"
+                assert time.monotonic() < deadline, "the share never reached the service"
+                time.sleep(0.02)
+            assert not ots.release.is_set()
+            ots.release.set()  # the service drops the connection without an answer
+            reply = fake_slack.wait_for("response_url")[0].body
+            assert "not saved" in reply["text"] and "Onetime Secret" in reply["text"]
