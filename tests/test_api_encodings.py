@@ -202,12 +202,23 @@ def test_an_empty_passphrase_means_none(api: httpx.Client):
     assert made["passphrase_required"] is False
 
 
-def test_invalid_utf8_is_refused_not_mangled(api: httpx.Client):
-    for body in (b"secret=%FF%FEbad", b"secret=\xff\xfe"):
-        response = api.post("/share", content=body)
-        assert response.status_code == 404
-        assert response.headers["x-ots-intended-status"] == "400"
-        assert "UTF-8" in response.json()["message"]
+@pytest.mark.parametrize("path, body", [
+    ("/share", b"secret=%FF%FEbad"),
+    ("/share", b"secret=\xff\xfe"),
+    ("/share?secret=%C3", b""),
+    ("/generate", b"passphrase=%ED%A0%80"),  # an encoded surrogate is not UTF-8 either
+])
+def test_invalid_utf8_is_refused_not_mangled(api: httpx.Client, path: str, body: bytes):
+    response = api.post(path, content=body)
+    assert response.status_code == 404
+    assert response.headers["x-ots-intended-status"] == "400"
+    assert response.headers["content-type"] == JSON_TYPE
+    assert "parameter is not valid UTF-8" in response.json()["message"]
+
+
+def test_bad_bytes_in_an_unknown_parameter_are_ignored(api: httpx.Client):
+    shared = shared_ok(api.post("/share?junk=%FF", content=b"secret=kept&other=\xff"))
+    assert revealed(api, shared) == "kept"
 
 
 # -- credentials as clients send them ------------------------------------------------------

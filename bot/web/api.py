@@ -136,10 +136,8 @@ def _custid(request: Request, *, required: bool = False) -> str:
 
 
 async def _params(request: Request) -> Params:
-    try:
-        return await read_form(request, strict=True)
-    except BadForm as exc:
-        raise ApiError(str(exc), 400) from None
+    # Strict: a secret is stored byte-exact or refused, never with U+FFFD in it.
+    return await read_form(request, strict=True)
 
 
 def lenient_int(raw: str | None) -> int | None:
@@ -295,6 +293,8 @@ class Endpoint:
             return await self.handler(request)
         except ApiError as exc:
             return exc.response()
+        except BadForm as exc:
+            return ApiError(str(exc), 400).response()
         except SecretNotFound:
             return _unknown_secret(request)
         except NotAuthorized:

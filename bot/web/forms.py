@@ -16,17 +16,33 @@ from starlette.requests import Request
 
 
 class Params:
-    """Merged request parameters; `get` gives the last value of a name."""
+    """Merged request parameters; `get` gives the last value of a name.
 
-    def __init__(self, values: dict[str, list[str]]) -> None:
+    With `strict`, values keep undecodable bytes (as surrogate escapes) until they
+    are asked for: reading one raises BadForm, while an unknown parameter with bad
+    bytes is ignored like any other unknown parameter.
+    """
+
+    def __init__(self, values: dict[str, list[str]], *, strict: bool = False) -> None:
         self._values = values
+        self._strict = strict
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self._values.get(name)
-        return values[-1] if values else default
+        return self._checked(name, values[-1]) if values else default
 
     def getlist(self, name: str) -> list[str]:
-        return list(self._values.get(name, ()))
+        return [self._checked(name, value) for value in self._values.get(name, ())]
+
+    def _checked(self, name: str, value: str) -> str:
+        if self._strict:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadForm(
+                    f"The {name} parameter is not valid UTF-8 (after decoding its % escapes)."
+                ) from None
+        return value
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
@@ -37,15 +53,13 @@ class BadForm(Exception):
 
 
 async def read_form(request: Request, *, strict: bool = False) -> Params:
-    """Merged parameters. With `strict`, a value whose `%` escapes decode to invalid
-    UTF-8 is refused (BadForm) instead of being stored with replacement characters."""
-    try:
-        return await _read_form(request, "strict" if strict else "replace")
-    except UnicodeDecodeError:
-        raise BadForm("A parameter is not valid UTF-8 once its % escapes are decoded.") from None
+    """Merged parameters. With `strict`, a value that is not valid UTF-8 is refused
+    (BadForm, when it is read) instead of being kept with replacement characters."""
+    return Params(await _read_form(request, strict), strict=strict)
 
 
-async def _read_form(request: Request, errors: str) -> Params:
+async def _read_form(request: Request, strict: bool) -> dict[str, list[str]]:
+    errors = "surrogateescape" if strict else "replace"
     params = _parse_urlencoded(request.url.query, errors)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -55,7 +69,7 @@ async def _read_form(request: Request, errors: str) -> Params:
             raise BadForm("The multipart body could not be parsed.") from exc
         try:
             for name, value in form.multi_items():
-                text = await _file_text(value) if isinstance(value, UploadFile) else value
+                text = await _file_text(value, strict) if isinstance(value, UploadFile) else value
                 params.setdefault(_name(name), []).append(text)
         finally:
             await form.close()
@@ -65,18 +79,18 @@ async def _read_form(request: Request, errors: str) -> Params:
     elif content_type in ("", "application/x-www-form-urlencoded", "text/plain"):
         body = await request.body()
         try:
-            text = body.decode("utf-8")
+            text = body.decode("utf-8", errors if strict else "strict")
         except UnicodeDecodeError:
             raise BadForm("The request body is not valid UTF-8.") from None
         for name, values in _parse_urlencoded(text, errors).items():
             params.setdefault(name, []).extend(values)
-    return Params(params)
+    return params
 
 
-async def _file_text(upload: UploadFile) -> str:
+async def _file_text(upload: UploadFile, strict: bool) -> str:
     # `curl -F secret=@file` sends the secret as a file part: it is a value like any other.
     try:
-        return (await upload.read()).decode("utf-8")
+        return (await upload.read()).decode("utf-8", "surrogateescape" if strict else "strict")
     except UnicodeDecodeError:
         raise BadForm(f"The uploaded {upload.filename or 'file'} is not UTF-8 text.") from None
 
