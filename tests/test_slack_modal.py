@@ -118,15 +118,16 @@ def test_mentions_alone_open_the_modal_with_them_chosen(world: SlackWorld) -> No
 
 
 def test_expired_trigger_is_answered_not_crashed(world: SlackWorld) -> None:
-    user = new_user()
-    world.fake.fail("views.open", "expired_trigger_id")
-    ack, response_url, _ = world.command("", user=user)
+    user, trigger = new_user(), world.fake.new_trigger()
+    world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
+    ack, response_url, _ = world.command("", user=user, trigger=trigger)
     assert ack.status_code == 200
     reply = world.replies(response_url)[0]
     assert "try again" in reply["text"] and reply["response_type"] == "ephemeral"
     # A global shortcut has no response_url: the answer is a DM.
-    world.fake.fail("views.open", "expired_trigger_id")
-    world.global_shortcut(user=user)
+    trigger = world.fake.new_trigger()
+    world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
+    world.global_shortcut(user=user, trigger=trigger)
     assert "try again" in world.dms(user)[0]["text"]
 
 
@@ -239,8 +240,8 @@ def test_ots_gen_opens_a_modal_first_then_fills_in_the_password(world: SlackWorl
 
 
 def test_ots_gen_with_an_expired_trigger_makes_nothing(world: SlackWorld) -> None:
-    before = shares_made(world)
-    world.fake.fail("views.open", "expired_trigger_id")
-    _, response_url, _ = world.command("gen", user=new_user())
+    before, trigger = shares_made(world), world.fake.new_trigger()
+    world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
+    _, response_url, _ = world.command("gen", user=new_user(), trigger=trigger)
     assert "try again" in world.replies(response_url)[0]["text"]
     assert shares_made(world) == before

@@ -111,12 +111,7 @@ def sent_to_recipients_message(
         blocks.append(context(_expiry_note(expires_at, ttl, passphrase)))
         if burn_value:
             blocks.append({"type": "actions", "elements": [burn_button(burn_value)]})
-    fallback = (
-        f"Sent a one-time secret to {people(delivered)} (expires in {human_duration(ttl)})"
-        if delivered
-        else "Your secret was not shared with anyone"
-    )
-    return {"text": fallback, "blocks": blocks}
+    return {"text": text, "blocks": blocks}
 
 
 def _expiry_note(expires_at: int, ttl: int, passphrase: bool) -> str:

@@ -51,6 +51,10 @@ class _Failure:
     status: int
     retry_after: int | None
     times: int
+    match: dict[str, str] = field(default_factory=dict)
+
+    def applies(self, body: dict[str, Any]) -> bool:
+        return all(body.get(k) == v for k, v in self.match.items())
 
 
 class FakeSlack:
@@ -108,10 +112,12 @@ class FakeSlack:
         }
 
     def fail(self, method: str, error: str, *, status: int = 200,
-             retry_after: int | None = None, times: int = 1) -> None:
+             retry_after: int | None = None, times: int = 1,
+             match: dict[str, str] | None = None) -> None:
+        """Answer the next `times` calls to `method` (whose body has `match`) with `error`."""
         with self._lock:
             self._failures.setdefault(method, []).append(
-                _Failure(error, status, retry_after, times)
+                _Failure(error, status, retry_after, times, dict(match or {}))
             )
 
     def reset(self) -> None:
@@ -216,11 +222,11 @@ class FakeSlack:
         with self._lock:
             self.calls.append(Call(method, body, headers, path))
             failures = self._failures.get(method) or []
-            failure = failures[0] if failures else None
+            failure = next((f for f in failures if f.applies(body)), None)
             if failure is not None:
                 failure.times -= 1
                 if failure.times <= 0:
-                    failures.pop(0)
+                    failures.remove(failure)
         if failure is not None:
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return failure.status, {"ok": False, "error": failure.error}, extra
