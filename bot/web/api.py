@@ -155,9 +155,9 @@ def ttl_param(params: Params) -> int | None:
 def length_param(params: Params) -> int | None:
     """generate's `length`: missing, empty or 0 means the default; anything else must fit."""
     raw = (params.get("length") or "").strip()
-    if raw in ("", "0"):
+    if raw == "" or (raw.isdigit() and int(raw) == 0):
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= GENERATE_MAX_LENGTH:
+    if not raw.isdigit() or int(raw) > GENERATE_MAX_LENGTH:
         raise ApiError(
             f"length must be a whole number from 1 to {GENERATE_MAX_LENGTH}.", 400
         )
