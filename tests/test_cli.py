@@ -1,0 +1,253 @@
+"""`ots`, run as a user runs it: a subprocess against a served app or the fake OTS.
+
+Each run gets a clean environment (no OTS_* from the developer's shell) and a
+temporary working directory, so only the .env a test writes is read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.cli import build_parser, duration, main, resolve_server, split_key
+from bot.config import Settings
+from bot.web.app import create_app
+from tests.support import fake_ots
+from tests.support.fake_ots import FakeOTS
+from tests.support.servers import ServedApp, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+ALICE = ("alice@example.com", "alice-cli-token-0123456789")
+UNKNOWN_KEY = "k" * 31
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    env = {"DATA_DIR": str(tmp_path_factory.mktemp("cli-app")), "PUBLIC_URL": "http://ots.test",
+           "API_USERS": f"{ALICE[0]}:{ALICE[1]}"}
+    with ServedApp(create_app(Settings.from_env(env))) as served:
+        yield served
+
+
+@pytest.fixture
+def ots(tmp_path: Path):
+    def run(*args: str, stdin: bytes = b"", **env: str) -> Run:
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("OTS_", "SLACK_")) and k not in ("PORT", "API_USERS")}
+        clean["PYTHONPATH"] = str(ROOT)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True,
+            cwd=tmp_path, env={**clean, **env}, timeout=60,
+        )
+        return Run(done.returncode, done.stdout, done.stderr.decode())
+
+    return run
+
+
+def assert_one_line_failure(run: Run, code: int, words: str) -> None:
+    assert run.code == code, run
+    assert run.stdout == b""
+    assert run.stderr.startswith("ots") and run.stderr.count("\n") == 1, run.stderr
+    assert "Traceback" not in run.stderr
+    assert words in run.stderr, run.stderr
+
+
+# -- against the app's own /api/v1 --------------------------------------------------
+
+
+def test_share_from_stdin_prints_a_link_that_reveals_once(ots, app: ServedApp):
+    secret = b"correct horse\tbattery staple\n"  # byte-exact: the newline stays
+    shared = ots("--url", app.url, "share", stdin=secret)
+    assert shared.code == 0, shared
+    link = shared.out.strip()
+    assert shared.out == link + "\n"
+    assert link.startswith(f"{app.url}/secret/")
+
+    got = ots("get", link)
+    assert got.code == 0 and got.stdout == secret
+    assert_one_line_failure(ots("get", link), 1, "does not exist")
+
+
+def test_a_shared_link_opens_once_in_the_browser(ots, app: ServedApp):
+    link = ots("share", "--url", app.url, "s3cret-for-a-person").out.strip()
+    assert "Reveal" in httpx.get(link).text
+    assert "s3cret-for-a-person" in httpx.post(link).text
+    assert httpx.post(link).status_code == 404
+
+
+def test_json_receipt_and_burn(ots, app: ServedApp):
+    shared = ots("--url", app.url, "--json", "share", "--ttl", "1h", "burn me")
+    data = json.loads(shared.out)
+    assert data["ttl"] == 3600 and data["state"] == "new"
+    assert data["secret_link"] == f"{app.url}/secret/{data['secret_key']}"
+    assert data["receipt_link"] == f"{app.url}/private/{data['metadata_key']}"
+
+    receipt = ots("receipt", data["receipt_link"])
+    assert receipt.code == 0 and receipt.out.startswith("viewed\t")
+    assert data["secret_link"] in receipt.out
+
+    burned = ots("--url", app.url, "burn", data["metadata_key"])
+    assert (burned.code, burned.out) == (0, "burned\n")
+    assert_one_line_failure(ots("get", data["secret_link"]), 1, "does not exist")
+    after = json.loads(ots("--url", app.url, "receipt", "--json", data["metadata_key"]).out)
+    assert after["state"] == "burned" and "secret_link" not in after
+
+
+def test_generate_prints_the_link_then_the_secret(ots, app: ServedApp):
+    made = ots("--url", app.url, "generate", "--length", "16")
+    link, value = made.out.splitlines()
+    assert link.startswith(f"{app.url}/secret/") and len(value) == 16
+    assert ots("get", link).stdout == value.encode()
+
+
+def test_settings_come_from_dotenv_in_the_working_directory(ots, app: ServedApp,
+                                                           tmp_path: Path):
+    (tmp_path / ".env").write_text(
+        f"OTS_URL={app.url}\nOTS_USERNAME={ALICE[0]}\nOTS_API_TOKEN={ALICE[1]}\n"
+    )
+    status = ots("status")
+    assert (status.code, status.out) == (0, f"{app.url}: nominal\n")
+    shared = json.loads(ots("share", "--json", "from .env").out)
+    assert shared["custid"] == ALICE[0]
+    recent = json.loads(ots("recent", "--json").out)
+    assert shared["metadata_key"] in [r["metadata_key"] for r in recent]
+    # The environment wins over .env, as for the server.
+    assert ots("status", OTS_URL=f"http://127.0.0.1:{free_port()}").code == 1
+
+
+# -- against the fake onetimesecret.com --------------------------------------------------
+
+
+def test_a_region_style_server_gets_the_request_the_real_service_expects(ots):
+    with FakeOTS() as fake:
+        credentials = {"OTS_URL": fake.url, "OTS_USERNAME": fake_ots.USERNAME,
+                       "OTS_API_TOKEN": fake_ots.API_TOKEN}
+        shared = ots("share", "--ttl", "2h", "--passphrase", "pass phrase", "s3cret\n",
+                     **credentials)
+        assert shared.code == 0, shared
+        [request] = fake.requests_to("/api/v1/share")
+        assert request.method == "POST"
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert request.custid == fake_ots.USERNAME  # Basic, sent without a challenge
+        assert request.params == {"secret": ["s3cret\n"], "ttl": ["7200"],
+                                  "passphrase": ["pass phrase"]}
+        link = shared.out.strip()
+        assert link.startswith(f"{fake.url}/secret/")
+        got = ots("get", link, "--passphrase", "pass phrase", **credentials)
+        assert got.stdout == b"s3cret\n"
+
+
+def test_credentials_go_only_to_their_own_server(ots, app: ServedApp):
+    with FakeOTS() as fake:
+        shared = ots("--url", fake.url, "share", "elsewhere")
+        got = ots("get", shared.out.strip(), OTS_URL=app.url,
+                  OTS_USERNAME=ALICE[0], OTS_API_TOKEN=ALICE[1])
+        assert got.stdout == b"elsewhere"
+        [reveal] = fake.requests_to("/api/v1/secret/")
+        assert "Authorization" not in reveal.headers
+
+
+def run_main(argv: list[str], stdin: bytes, capsysbinary) -> Run:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsysbinary.readouterr()
+    return Run(code, out, err.decode())
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """main() in this process, as the console script calls it, in an empty directory."""
+    monkeypatch.chdir(tmp_path)
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_nothing_configured_and_nothing_listening_says_what_to_do(ots):
+    run = ots("status", PORT=str(free_port()))
+    assert_one_line_failure(run, 1, "could not be reached")
+    assert "python -m bot" in run.stderr and "OTS_URL" in run.stderr
+
+
+@pytest.mark.parametrize(("args", "stdin", "words"), [
+    (("share", "--ttl", "soon", "x"), b"", "--ttl"),
+    (("share",), b"\xff\xfe not utf-8", "not UTF-8"),
+    (("--region", "mars", "status"), b"", "--region"),
+    (("get", "../../status"), b"", "not a key"),
+    (("receipt", "https://eu.onetimesecret.com/secret/" + UNKNOWN_KEY), b"", "ots get"),
+    (("--username", "a@b.test", "status"), b"", "go together"),
+    (("frobnicate",), b"", "invalid choice"),
+], ids=["ttl", "stdin", "region", "key", "link-kind", "half-credentials", "command"])
+def test_usage_errors_exit_2_with_one_line(in_process, monkeypatch, capsysbinary,
+                                          args, stdin, words):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    run = run_main(["--url", "http://127.0.0.1:9", *args], stdin, capsysbinary)
+    assert_one_line_failure(run, 2, words)
+
+
+@pytest.mark.parametrize(("args", "stdin", "words"), [
+    (("share",), b"", "did not provide anything"),
+    (("get", UNKNOWN_KEY), b"", "does not exist"),
+    (("--username", ALICE[0], "--token", "wrong-token-abcdef", "share", "x"), b"",
+     "rejected the credentials"),
+], ids=["empty", "unknown", "rejected"])
+def test_service_refusals_exit_1_with_one_line(app: ServedApp, in_process, monkeypatch,
+                                               capsysbinary, args, stdin, words):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+    run = run_main(["--url", app.url, *args], stdin, capsysbinary)
+    assert_one_line_failure(run, 1, words)
+    assert "wrong-token-abcdef" not in run.stderr
+
+
+# -- pure parts, in process -------------------------------------------------------------
+
+
+def test_server_resolution_order():
+    parse = build_parser().parse_args
+    assert resolve_server(parse(["--region", "eu", "status"]), {}).origin == \
+        "https://eu.onetimesecret.com"
+    assert resolve_server(parse(["status", "--url", "http://h:1/api/v1/"]),
+                          {"OTS_REGION": "us"}).origin == "http://h:1"
+    assert resolve_server(parse(["status"]), {"OTS_URL": "https://x.test",
+                                              "OTS_REGION": "us"}).origin == "https://x.test"
+    assert resolve_server(parse(["status"]), {"OTS_REGION": "NZ"}).origin == \
+        "https://nz.onetimesecret.com"
+    local = resolve_server(parse(["status"]), {"PORT": "8080"})
+    assert (local.origin, local.configured) == ("http://localhost:8080", False)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("3600", 3600), ("90s", 90), ("30m", 1800), ("12h", 43200), ("7d", 604800), ("2W", 1209600),
+])
+def test_lifetimes(text, seconds):
+    assert duration(text) == seconds
+
+
+def test_keys_and_links():
+    assert split_key(f" {UNKNOWN_KEY} ", ("secret",)) == (None, UNKNOWN_KEY)
+    assert split_key(f"https://eu.onetimesecret.com/secret/{UNKNOWN_KEY}", ("secret",)) == \
+        ("https://eu.onetimesecret.com", UNKNOWN_KEY)
+    assert split_key(f"https://h.test/ots/private/{UNKNOWN_KEY}/", ("private",)) == \
+        ("https://h.test/ots", UNKNOWN_KEY)
