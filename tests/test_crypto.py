@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.backends import crypto
 
@@ -46,6 +48,22 @@ def test_seal_and_open_round_trip(passphrase: str | None) -> None:
     assert plaintext not in sealed and key.encode() not in sealed
     assert crypto.needs_passphrase(sealed) is bool(passphrase)
     assert crypto.open_sealed(sealed, key, AD, passphrase, scrypt_n=FAST) == plaintext
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    plaintext=st.binary(max_size=2000),
+    associated=st.binary(max_size=100),
+    passphrase=st.one_of(st.none(), st.text(min_size=1, max_size=50)),
+)
+def test_any_bytes_round_trip_and_only_with_their_associated_data(
+    plaintext: bytes, associated: bytes, passphrase: str | None
+) -> None:
+    key = crypto.new_key()
+    sealed = crypto.seal(plaintext, key, associated, passphrase, scrypt_n=FAST)
+    assert crypto.open_sealed(sealed, key, associated, passphrase, scrypt_n=FAST) == plaintext
+    with pytest.raises(crypto.DecryptionFailed):
+        crypto.open_sealed(sealed, key, associated + b"x", passphrase, scrypt_n=FAST)
 
 
 def test_sealing_twice_gives_different_bytes() -> None:
