@@ -337,3 +337,30 @@ async def test_close_twice_is_harmless(open_storage: OpenStorage) -> None:
     await store.put("k", b"v", 60)
     await store.close()
     await store.close()
+
+
+async def test_sqlite_sweep_deletes_expired_rows_from_the_file(tmp_path: Path) -> None:
+    """SQLite ignores expired rows on read at once; `sweep` (run periodically) deletes them."""
+    now = [1_000_000.0]
+    path = tmp_path / "swept.sqlite3"
+    store = SQLiteStorage(path, clock=lambda: now[0])
+    await store.put("short", b"short-lived-value", 10)
+    await store.put("long", b"long-lived-value", 100)
+    await store.index_add("i", b"short-lived-member", 1.0, 10)
+    assert await store.sweep() == 0
+
+    now[0] += 11
+    assert await store.get("short") is None
+    assert await store.sweep() == 2
+    assert await store.sweep() == 0
+    assert await store.get("long") == b"long-lived-value"
+    await store.close()
+
+    stored = files_bytes(path)
+    assert b"long-lived-value" in stored
+    assert b"short-lived-value" not in stored and b"short-lived-member" not in stored
+
+
+def files_bytes(path: Path) -> bytes:
+    """The database file and its -wal and -shm companions."""
+    return b"".join(f.read_bytes() for f in path.parent.glob(path.name + "*"))
