@@ -10,7 +10,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -286,6 +286,53 @@ async def test_too_many_wrong_passphrases_burn_the_secret(storage: Storage) -> N
     told = repr(event) + "".join(str(getattr(event, f.name)) for f in fields(event))
     for private in (value, passphrase, receipt.secret_key, receipt.metadata_key):
         assert private not in told
+
+
+async def test_guesses_racing_the_right_passphrase_end_one_way_only(
+    storage: Storage, other_storage: Storage
+) -> None:
+    """Wrong guesses from two connections race the owner's reveal: the secret is either
+    received or burned, once, and the owner hears exactly one of the two."""
+    stores = [make_store(s, passphrase_attempts=3) for s in (storage, other_storage)]
+    events = Events()
+    for store in stores:
+        store.subscribe(events)
+    value = unique("value")
+    receipt = await stores[0].share(value, passphrase="right", owner="U1")
+    key = receipt.secret_key or ""
+    await asyncio.gather(*(s.storage.ping() for s in stores for _ in range(10)))
+
+    calls = [stores[i % 2].reveal(key, f"wrong {i}") for i in range(20)]
+    calls.insert(10, stores[0].reveal(key, "right"))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    revealed = [r for r in results if isinstance(r, Revealed)]
+    assert all(isinstance(r, Revealed | SecretNotFound) for r in results)
+    state = (await stores[1].receipt(receipt.metadata_key)).state
+    assert [e.kind for e in events.seen] == [state]
+    if state == "received":
+        assert [r.value for r in revealed] == [value]
+    else:
+        assert state == "burned" and revealed == []
+
+
+async def test_burn_racing_reveals_ends_one_way_only(
+    storage: Storage, other_storage: Storage
+) -> None:
+    stores = [make_store(storage), make_store(other_storage)]
+    receipt = await stores[0].share(unique("value"))
+    key = receipt.secret_key or ""
+    await asyncio.gather(*(s.storage.ping() for s in stores for _ in range(10)))
+
+    calls: list[Awaitable[object]] = [stores[i % 2].reveal(key) for i in range(20)]
+    calls.insert(10, stores[1].burn(receipt.metadata_key))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    won = [r for r in results if not isinstance(r, SecretNotFound)]
+    assert len(won) == 1, results
+    state = (await stores[0].receipt(receipt.metadata_key)).state
+    expected = "received" if isinstance(won[0], Revealed) else "burned"
+    assert state == expected
 
 
 async def test_a_failing_listener_does_not_undo_the_reveal(store: EmbeddedStore) -> None:
