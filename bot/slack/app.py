@@ -6,6 +6,7 @@ plain functions.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
 from bot.slack.sharing import Sharer
+
+log = logging.getLogger(__name__)
 
 Background = Callable[[], Awaitable[None]]
 
@@ -83,7 +86,13 @@ def build_slack(
     deps = SlackDeps(settings, backend, messenger, Sharer(backend, messenger, ledger), ledger)
     for kind in (commands, shortcuts, views, actions):
         kind.register(app, deps)
+    app.error(report_listener_error)
     return SlackApp(app, deps, background)
+
+
+async def report_listener_error(error: Exception) -> None:
+    # Bolt's default handler logs str(error), which may quote a payload: log the type only.
+    log.error("Slack listener failed: %s", type(error).__name__)
 
 
 def _closing(run: Background, storage: Storage) -> Background:

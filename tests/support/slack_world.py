@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from bot.backends.factory import make_backend
 from bot.config import Settings
 from bot.slack import ids
 from bot.web.app import create_app
@@ -35,6 +36,7 @@ from tests.support.slack_requests import (
 
 T = TypeVar("T")
 KINDS = ("sqlite", "redis", "onetimesecret")
+TEST_SCRYPT_N = 2**10
 
 
 def new_user() -> str:
@@ -237,7 +239,9 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
             env["OTS_USERNAME"] = fake_ots_module.USERNAME
             env["OTS_API_TOKEN"] = fake_ots_module.API_TOKEN
         settings = Settings.from_env(env)
-        served = stack.enter_context(ServedApp(create_app(settings)))
+        # scrypt's cost changes how long a passphrase check takes, nothing else.
+        backend = make_backend(settings, scrypt_n=TEST_SCRYPT_N)
+        served = stack.enter_context(ServedApp(create_app(settings, backend)))
         yield SlackWorld(served, fake, kind, ots, settings)
 
 
