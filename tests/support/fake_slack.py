@@ -319,7 +319,9 @@ class FakeSlack:
         with self._lock:
             self.calls.append(Call("response_url", body, headers, path))
             failures = self._failures.get("response_url") or []
-            failure = failures.pop(0) if failures else None
+            failure = next((f for f in failures if f.match.get("path", path) == path), None)
+            if failure is not None:
+                failures.remove(failure)
         if failure is not None:
             return failure.status, {"ok": False, "error": failure.error}, {}
         if not (body.get("text") or body.get("blocks") or body.get("delete_original")):
