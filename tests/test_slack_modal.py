@@ -245,3 +245,18 @@ def test_ots_gen_with_an_expired_trigger_makes_nothing(world: SlackWorld) -> Non
     _, response_url, _ = world.command("gen", user=new_user(), trigger=trigger)
     assert "try again" in world.replies(response_url)[0]["text"]
     assert shares_made(world) == before
+
+
+def test_ots_gen_to_someone_sends_them_the_password_and_shows_it_to_the_sender(
+    world: SlackWorld,
+) -> None:
+    alice, bob = new_user(), new_user()
+    _, response_url, trigger = world.command(f"gen <@{bob}|bob>", user=alice)
+    world.opened_view(trigger)
+    shown = world.updated_views(world.fake.view_ids[trigger])[0]
+    password = password_in(shown)
+    assert f"Sent to <@{bob}>" in json.dumps(shown)
+    assert f"Sent a one-time secret to <@{bob}>" in world.replies(response_url)[0]["text"]
+    dm = world.dms(bob)[0]
+    assert password not in json.dumps(dm)
+    assert reveal_by_link(world, link_in(dm)) == password

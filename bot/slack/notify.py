@@ -104,7 +104,11 @@ class ReceiptLedger:
         )
 
     async def forget(self, metadata_key: str) -> None:
-        await self._drop(crypto.storage_id(WATCH_PREFIX, metadata_key))
+        """Stop watching (the sender burned it). Best effort: at worst they hear of it twice."""
+        try:
+            await self._drop(crypto.storage_id(WATCH_PREFIX, metadata_key))
+        except BackendError as exc:
+            log.warning("could not stop watching a receipt: %s", type(exc).__name__)
 
     async def _drop(self, record_id: str) -> bool:
         """Remove a record; True only for the one caller (of any replica) who removed it."""

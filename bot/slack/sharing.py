@@ -92,7 +92,14 @@ class Sharer:
             owner=slack_owner(request.team_id, request.sender),
         )
         if self.ledger is not None:
-            await self.ledger.track(receipt, request.sender, (recipient,) if recipient else ())
+            try:
+                await self.ledger.track(
+                    receipt, request.sender, (recipient,) if recipient else ()
+                )
+            except BackendError as exc:
+                # The secret exists and will be delivered; only the sender's
+                # notification about it is lost.
+                log.warning("could not watch a receipt: %s", type(exc).__name__)
         return receipt
 
     async def _share_as_link(self, request: ShareRequest, value: str) -> ShareResult:

@@ -1,0 +1,123 @@
+"""The Slack layer's pure parts: parsing command text, Block Kit builders, button
+values and metadata, checked against Slack's limits (the fake Slack's checks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.backends.base import Receipt
+from bot.config import Settings
+from bot.slack import blocks, modals
+from bot.slack.delivery import Origin, SlackFailure
+from bot.slack.deps import origin_from_metadata, origin_metadata
+from bot.slack.notify import sender_of
+from bot.slack.sharing import burn_value, reveal_value, slack_owner
+from bot.slack.text import split_mentions, unescape
+from bot.slack.views import reveal_metadata
+from tests.support.fake_slack import check_blocks
+
+LONG_KEY = "k" * 62  # Onetime Secret keys are 62 characters since 2026
+
+
+@pytest.mark.parametrize(("text", "users", "rest"), [
+    ("<@U1> pw", ("U1",), "pw"),
+    ("<@U1|bob> <@W2|carol>  two spaces", ("U1", "W2"), " two spaces"),
+    ("<@U1><@U1> dup", ("U1",), "dup"),
+    ("pw <@U1>", (), "pw <@U1>"),  # a mention inside the secret is part of it
+    ("<@U1>", ("U1",), ""),
+    ("&lt;@U1&gt; escaped", (), "&lt;@U1&gt; escaped"),
+    ("<#C1|general> pw", (), "<#C1|general> pw"),
+    ("", (), ""),
+])
+def test_leading_mentions_are_recipients(text: str, users: tuple[str, ...], rest: str) -> None:
+    assert split_mentions(text) == (users, rest)
+
+
+def test_an_escaped_mention_in_a_secret_stays_text_after_unescaping() -> None:
+    users, rest = split_mentions("&lt;@U1&gt; is not a mention")
+    assert users == () and unescape(rest) == "<@U1> is not a mention"
+
+
+def receipt(passphrase: bool = False) -> Receipt:
+    return Receipt(custid="x", metadata_key=LONG_KEY, secret_key=LONG_KEY, ttl=3600,
+                   metadata_ttl=7200, secret_ttl=3600, created=1_700_000_000,
+                   updated=1_700_000_000, state="new", passphrase_required=passphrase)
+
+
+def test_button_values_fit_slack_and_name_who_may_press() -> None:
+    people = [f"U{i:010d}" for i in range(10)]
+    burn = burn_value("U0ALICE", [LONG_KEY] * 10, people)
+    assert len(burn) <= 2000 and json.loads(burn)["by"] == "U0ALICE"
+    reveal = json.loads(reveal_value(receipt(True), "U0ALICE", "U0BOB"))
+    assert reveal == {"k": LONG_KEY, "to": "U0BOB", "from": "U0ALICE", "p": 1}
+    meta = reveal_metadata(reveal, "DU0BOB", "1700000000.000200")
+    assert len(meta) <= 3000 and "c" in json.loads(meta)
+
+
+def test_origin_metadata_round_trips_and_survives_garbage() -> None:
+    origin = Origin("https://hooks.slack.com/x", "C1")
+    assert origin_from_metadata(origin_metadata(origin)) == origin
+    assert origin_from_metadata(origin_metadata(Origin())) == Origin()
+    for garbage in ("", "not json", "[1]", '{"r": 5}'):
+        assert origin_from_metadata(garbage) == Origin()
+
+
+def test_owner_and_sender_round_trip() -> None:
+    assert sender_of(slack_owner("T1", "U1")) == "U1"
+    assert sender_of(slack_owner(None, None)) is None
+    assert sender_of("anon") is None and sender_of("alice@example.com") is None
+
+
+def test_messages_pass_slacks_block_checks() -> None:
+    messages = [
+        blocks.secret_link_message(link="https://x/secret/" + LONG_KEY, expires_at=1, ttl=60,
+                                   passphrase=True, burn_value=burn_value("U", [LONG_KEY], [])),
+        blocks.sent_to_recipients_message(delivered=["U1", "U2"], failed=[("U3", "a bot")],
+                                          expires_at=1, ttl=60, burn_value="{}"),
+        blocks.sent_to_recipients_message(delivered=[], failed=[("U3", "a bot.")],
+                                          expires_at=1, ttl=60),
+        blocks.recipient_message(sender="U1", link="https://x/secret/k", expires_at=1, ttl=60,
+                                 passphrase=True, reveal_value="{}"),
+        blocks.revealed_dm_message(sender="U1", at=1),
+        blocks.burn_outcome_message(burned=1, gone=1, failed=1),
+        blocks.notification_message(kind="expired", via="expiry", recipients=(), created=1),
+        blocks.usage_message(),
+    ]
+    for message in messages:
+        assert message["text"] and check_blocks(message["blocks"]) is None, message
+
+
+def test_modals_pass_slacks_checks_and_hold_no_secret_in_metadata() -> None:
+    settings = Settings()
+    share = modals.share_modal(private_metadata="{}", default_ttl=settings.default_ttl,
+                               max_ttl=settings.max_ttl, initial_text="x" * 3000,
+                               initial_users=[f"U{i}" for i in range(12)], notes=["n"])
+    assert check_blocks(share["blocks"], modal=True) is None
+    recipients = next(b for b in share["blocks"] if b.get("block_id") == "recipients_block")
+    assert len(recipients["element"]["initial_users"]) == 10
+    revealed = modals.revealed_modal(sender="U1", value="v" * 7000)
+    cells = [e["elements"][0]["text"] for b in revealed["blocks"] if b["type"] == "rich_text"
+             for e in b["elements"]]
+    assert "".join(cells) == "v" * 7000 and max(map(len, cells)) <= 3000
+    for view in (share, revealed, modals.generated_modal("pw", "s"),
+                 modals.reveal_modal(sender="U1", passphrase_required=True,
+                                     private_metadata="{}"),
+                 modals.notice_modal("A title longer than Slack allows", "t")):
+        assert all(len(view[k]["text"]) <= 24 for k in ("title", "submit", "close") if k in view)
+
+
+@pytest.mark.parametrize(("default", "maximum", "offered"), [
+    (7 * 86400, 30 * 86400, [300, 3600, 86400, 7 * 86400, 14 * 86400, 30 * 86400]),
+    (7200, 86400, [300, 3600, 7200, 86400]),
+])
+def test_lifetimes_offered_respect_the_maximum_and_include_the_default(
+    default: int, maximum: int, offered: list[int]
+) -> None:
+    assert modals.ttl_choices(default, maximum) == offered
+
+
+def test_slack_failures_read_as_sentences() -> None:
+    assert SlackFailure("cannot_dm_bot").reason.startswith("they are a bot")
+    assert "weird_error" in SlackFailure("weird_error").reason
