@@ -88,6 +88,16 @@ def duration(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     # Accepted before or after the command; on the command they must not reset
     # what was given before it, hence SUPPRESS there.
@@ -106,7 +116,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) 
     parser.add_argument("--json", action="store_true",
                         default=False if defaults else argparse.SUPPRESS,
                         help="print the whole answer as JSON")
-    parser.add_argument("--timeout", type=float, default=10.0 if defaults else argparse.SUPPRESS,
+    parser.add_argument("--timeout", type=seconds, default=10.0 if defaults else argparse.SUPPRESS,
                         metavar="SECONDS", help="give up on the server after this long "
                                                 "(default 10)")
 

@@ -199,7 +199,9 @@ def test_nothing_configured_and_nothing_listening_says_what_to_do(ots):
     (("receipt", "https://eu.onetimesecret.com/secret/" + UNKNOWN_KEY), b"", "ots get"),
     (("--username", "a@b.test", "status"), b"", "go together"),
     (("frobnicate",), b"", "invalid choice"),
-], ids=["ttl", "stdin", "region", "key", "link-kind", "half-credentials", "command"])
+    (("--timeout", "0", "status"), b"", "--timeout"),
+], ids=["ttl", "stdin", "region", "key", "link-kind", "half-credentials", "command",
+        "timeout"])
 def test_usage_errors_exit_2_with_one_line(in_process, monkeypatch, capsysbinary,
                                           args, stdin, words):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))

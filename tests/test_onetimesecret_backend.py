@@ -18,8 +18,10 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from bot.backends.onetimesecret import OnetimeSecretBackend, origin_of
+from bot.backends.onetimesecret import OnetimeSecretBackend, origin_of, parse_receipt
 from bot.errors import (
     BackendUnavailable,
     InvalidRequest,
@@ -177,6 +179,16 @@ def test_receipt_numbers_may_be_strings_and_unknown_fields_are_ignored(shape):
     assert receipt.expires_at == 1700003600
 
 
+@given(st.integers(min_value=0, max_value=2**40),
+       st.sampled_from(["int", "str", "padded", "float"]))
+def test_any_whole_number_reads_the_same_whatever_its_json_type(number, style):
+    sent = {"int": number, "str": str(number), "padded": f" {number} ",
+            "float": float(number)}[style]
+    receipt = parse_receipt({**SHARE_LIVE_SHAPE, "created": sent, "metadata_ttl": sent},
+                            now=0)
+    assert receipt.created == number and receipt.metadata_ttl == number
+
+
 def test_older_servers_receipt_lifetime_in_ttl_is_not_taken_for_the_secrets():
     shape = {**SHARE_LIVE_SHAPE, "ttl": 7200}  # older servers: ttl = receipt lifetime
     receipt = run(backend_for(Recorder(ok(shape))), lambda b: b.share("x"))
@@ -231,6 +243,7 @@ def test_links_are_built_on_the_origin():
     (error("Rate limit exceeded. Please try again later."), RateLimited),
     (error("Cripes! You have been rate limited."), RateLimited),
     (httpx.Response(429, text="Too Many Requests"), RateLimited),
+    (httpx.Response(413, text="<html>413 Request Entity Too Large</html>"), InvalidRequest),
     (error("You did not provide anything to share"), InvalidRequest),
     (httpx.Response(404, json={"message": "Not authorized"},
                     headers={"X-OTS-Intended-Status": "401"}), NotAuthorized),
@@ -243,7 +256,7 @@ def test_links_are_built_on_the_origin():
     (httpx.Response(301, headers={"Location": "https://elsewhere.test/"}), BackendUnavailable),
     (httpx.ReadTimeout("timed out"), BackendUnavailable),
     (httpx.ConnectError("[Errno 111] Connection refused"), BackendUnavailable),
-], ids=["unknown", "unauthorized", "rate-limit", "rate-limit-old", "429", "nothing",
+], ids=["unknown", "unauthorized", "rate-limit", "rate-limit-old", "429", "413", "nothing",
         "intended-401", "html-502", "503", "html-200", "bad-json", "no-route", "redirect",
         "timeout", "refused"])
 def test_every_failure_maps_to_a_project_error_and_share_is_sent_once(answer, expected):

@@ -16,7 +16,7 @@ Every failure is translated into `bot.errors` at one boundary (`_send` and
     404 "Not authorized", 401, 403         → NotAuthorized
     404 rate-limit texts, 429              → RateLimited
     404 "You did not provide anything…"    → InvalidRequest
-    any other 404 message                  → InvalidRequest
+    any other 4xx message, 413             → InvalidRequest
 
 A reveal destroys the secret before the answer is written and a share sent twice
 makes two secrets, so share, generate, reveal and burn are sent exactly once.
@@ -350,6 +350,8 @@ class OnetimeSecretBackend:
             raise self._error_for(message, sensitive)
         if status in (401, 403) or response.headers.get("X-OTS-Intended-Status") == "401":
             raise NotAuthorized(self._rejected())
+        if status == 413:
+            raise InvalidRequest(f"The secret is too large for Onetime Secret ({self.host}).")
         raise BackendUnavailable(
             f"{self.origin} does not answer like an Onetime Secret v1 server "
             f"(HTTP {status}): the app's OTS_URL or OTS_REGION is probably wrong."
