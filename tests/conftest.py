@@ -94,14 +94,6 @@ def fake_ots() -> Iterator[FakeOTS]:
 
 
 @pytest.fixture
-def link_origin(store_kind: str, request: pytest.FixtureRequest) -> str:
-    """Where the secret links handed out in Slack point to, on the chosen store."""
-    if store_kind == "onetimesecret":
-        return str(request.getfixturevalue("fake_ots").url)
-    return "http://ots.test"
-
-
-@pytest.fixture
 def app_env(store_kind: str, request: pytest.FixtureRequest, data_dir: Path,
             fake_slack: FakeSlack) -> dict[str, str]:
     """Environment of an app connected to the fake Slack, on the chosen store."""

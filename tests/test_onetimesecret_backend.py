@@ -202,6 +202,13 @@ def test_received_receipt_has_no_secret_key():
     assert receipt.recipient == ("al***@example.com",)
 
 
+@pytest.mark.parametrize("state", ["received", "burned"])
+def test_a_dead_link_is_never_offered_even_if_an_older_server_sends_it(state):
+    stale = {**RECEIVED, "state": state, "secret_key": SECRET_KEY, "secret_ttl": 0}
+    receipt = run(backend_for(Recorder(ok(stale))), lambda b: b.receipt(METADATA_KEY))
+    assert receipt.secret_key is None
+
+
 def test_generate_returns_the_value():
     recorder = Recorder(ok({**SHARE_LIVE_SHAPE, "state": "viewed", "value": "Xk3mPq9rTz2a"}))
     receipt = run(backend_for(recorder), lambda b: b.generate(ttl=600, length=12))

@@ -404,19 +404,22 @@ def parse_receipt(data: Any, *, metadata_key: str | None = None, now: int) -> Re
     if not key:
         raise ValueError("no metadata_key")
     created = _integer(data.get("created"), now)
+    state = _text(data.get("state")) or "new"
+    # Once read or burned the link is dead, whatever an older server still sends.
+    secret_key = _text(data.get("secret_key")) if state not in ("received", "burned") else ""
     secret_ttl = _optional_integer(data.get("secret_ttl"))
     metadata_ttl = _optional_integer(data.get("metadata_ttl"))
     fallback_ttl = secret_ttl or (metadata_ttl // 2 if metadata_ttl else 0)
     return Receipt(
         custid=_text(data.get("custid")) or "anon",
         metadata_key=key,
-        secret_key=_text(data.get("secret_key")) or None,
+        secret_key=secret_key or None,
         ttl=_integer(data.get("ttl"), fallback_ttl),
         metadata_ttl=metadata_ttl if metadata_ttl is not None else 0,
         secret_ttl=secret_ttl,
         created=created,
         updated=_integer(data.get("updated"), created),
-        state=_text(data.get("state")) or "new",
+        state=state,
         passphrase_required=_boolean(data.get("passphrase_required")),
         recipient=_strings(data.get("recipient")),
         received=_optional_integer(data.get("received")),
