@@ -354,14 +354,18 @@ KEYED: dict[str, tuple[Keyed, tuple[str, ...]]] = {
 }
 
 
-async def run(args: argparse.Namespace, server: Server) -> str:
+async def run(
+    args: argparse.Namespace,
+    server: Server,
+    make_client: Callable[[httpx.Timeout], httpx.AsyncClient] = new_client,
+) -> str:
     key = None
     if args.command in KEYED:
         origin, key = split_key(args.key, KEYED[args.command][1])
         server = server.for_link(origin)
     timeout = httpx.Timeout(args.timeout, connect=min(args.timeout, 5.0))
     backend = OnetimeSecretBackend(
-        new_client(timeout), server.origin, username=server.username,
+        make_client(timeout), server.origin, username=server.username,
         api_token=server.token, timeout=timeout,
         # The server knows its own limit (ours is MAX_SECRET_BYTES): let it decide.
         max_secret_bytes=None,

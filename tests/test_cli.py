@@ -6,6 +6,8 @@ temporary working directory, so only the .env a test writes is read.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import json
 import os
@@ -14,11 +16,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from bot.cli import build_parser, duration, main, resolve_server, split_key
+from bot.cli import build_parser, duration, main, resolve_server, run, split_key
 from bot.config import Settings
 from bot.web.app import create_app
 from tests.support import fake_ots
@@ -155,6 +158,34 @@ def test_a_region_style_server_gets_the_request_the_real_service_expects(ots):
         assert link.startswith(f"{fake.url}/secret/")
         got = ots("get", link, "--passphrase", "pass phrase", **credentials)
         assert got.stdout == b"s3cret\n"
+
+
+def test_a_region_gets_the_request_onetimesecret_com_expects():
+    # No network here: the real region's URL, answered by a MockTransport.
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={
+            "custid": "alice@example.com", "metadata_key": "m" * 31, "secret_key": "s" * 31,
+            "ttl": "3600", "metadata_ttl": "7200", "secret_ttl": "3600", "state": "new",
+            "updated": "1700000000", "created": "1700000000", "recipient": [],
+            "passphrase_required": False})
+
+    args = build_parser().parse_args(["--region", "eu", "share", "--ttl", "1h", "s3cret"])
+    server = resolve_server(args, {"OTS_USERNAME": ALICE[0], "OTS_API_TOKEN": ALICE[1]})
+    output = asyncio.run(run(args, server, lambda timeout: httpx.AsyncClient(
+        transport=httpx.MockTransport(answer), timeout=timeout)))
+
+    assert output == f"https://eu.onetimesecret.com/secret/{'s' * 31}\n"
+    [request] = seen
+    assert (request.method, str(request.url)) == (
+        "POST", "https://eu.onetimesecret.com/api/v1/share")
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(
+        f"{ALICE[0]}:{ALICE[1]}".encode()).decode()
+    assert parse_qs(request.content.decode()) == {"secret": ["s3cret"], "ttl": ["3600"]}
+    assert request.extensions["timeout"]["read"] == 10.0
 
 
 def test_credentials_go_only_to_their_own_server(ots, app: ServedApp):
