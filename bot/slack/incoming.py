@@ -45,11 +45,13 @@ _FIELDS: dict[str, tuple[type, ...]] = {
         "context_team_id", "context_enterprise_id",
     )},
     **{name: _OBJECT_OR_ID for name in ("user", "channel", "team", "enterprise")},
-    **{name: (dict, _NONE) for name in (
+    # Bolt reads these as soon as the key is present: null is not an object here.
+    **{name: (dict,) for name in (
         "event", "view", "message", "previous_message", "container", "state",
         "workflow_step", "function_data", "assistant_thread",
     )},
-    **{name: (list, _NONE) for name in ("actions", "authorizations")},
+    "actions": (list,),
+    "authorizations": (list, _NONE),
     "is_enterprise_install": (bool, str, _NONE),
     "is_ext_shared_channel": (bool, _NONE),
 }
