@@ -286,6 +286,7 @@ def test_a_failed_reveal_is_never_retried_and_says_the_secret_may_be_gone(failur
         run(backend_for(recorder), lambda b: b.reveal(SECRET_KEY, PASSPHRASE))
     assert len(recorder.requests) == 1
     assert "may have been used up" in caught.value.message
+    assert type(caught.value) is BackendUnavailable  # what the Slack layer logs by name
     assert_discreet(caught.value)
 
 
@@ -326,6 +327,7 @@ def test_reads_give_up_after_three_attempts(read):
         run(backend_for(recorder), calls[read])
     assert len(recorder.requests) == 3
     assert "eu.onetimesecret.com" in caught.value.message
+    assert type(caught.value) is BackendUnavailable
 
 
 def test_definite_answers_are_not_retried():

@@ -60,8 +60,13 @@ _KEY = re.compile(r"[0-9A-Za-z]{1,128}")
 Params = dict[str, str | list[str]]
 
 
-class _Transient(BackendUnavailable):
-    """A failure worth retrying for an idempotent read: timeout, no connection, 5xx."""
+class _Transient(Exception):
+    """Carries a BackendUnavailable worth retrying for an idempotent read (timeout, no
+    connection, 5xx). Never escapes this module: callers get `error` itself."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.error = BackendUnavailable(message)
 
 
 def new_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
@@ -274,9 +279,9 @@ class OnetimeSecretBackend:
         for attempt in range(1, self._read_attempts + 1):
             try:
                 return await self._call("GET", path, None, sensitive, consuming=False)
-            except _Transient:
+            except _Transient as exc:
                 if attempt == self._read_attempts:
-                    raise
+                    raise exc.error from None
                 await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -288,7 +293,10 @@ class OnetimeSecretBackend:
         sensitive: tuple[str | None, ...] = (),
         consuming: bool = False,
     ) -> Any:
-        return await self._call("POST", path, params, sensitive, consuming=consuming)
+        try:
+            return await self._call("POST", path, params, sensitive, consuming=consuming)
+        except _Transient as exc:
+            raise exc.error from None
 
     async def _call(
         self,
