@@ -117,10 +117,6 @@ class OnetimeSecretBackend:
         self.max_secret_bytes = max_secret_bytes
         self._clock = clock
 
-    @property
-    def has_credentials(self) -> bool:
-        return self._auth is not None
-
     # -- links --------------------------------------------------------------
 
     def secret_url(self, secret_key: str) -> str:
