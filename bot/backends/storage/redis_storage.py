@@ -13,6 +13,9 @@ from redis.exceptions import RedisError
 
 from bot.errors import BackendUnavailable
 
+MAX_CONNECTIONS = 100  # per process
+POOL_WAIT = 5.0  # seconds an operation may wait for a free connection
+
 _REPLACE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -44,14 +47,20 @@ class RedisStorage:
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisStorage:
-        client = aioredis.Redis.from_url(
+        # A blocking pool: when all its connections are busy, an operation waits
+        # for one (up to POOL_WAIT seconds). redis-py's default pool raises at
+        # once instead, which turned any burst of over 100 concurrent requests
+        # into 503s (tests/test_exactly_once.py races more than that).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT,
             socket_connect_timeout=2.0,
             socket_timeout=5.0,
             health_check_interval=30,
             **kwargs,
         )
-        return cls(client)
+        return cls(aioredis.Redis.from_pool(pool))
 
     def _k(self, key: str) -> str:
         return self._prefix + key
