@@ -9,11 +9,13 @@ that was created; a wrong or failed answer counts as an error, not a cycle.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -25,13 +27,15 @@ from tests.support.slack_requests import SIGNING_SECRET, command_body, signature
 
 @dataclass
 class Samples:
-    """Latencies in seconds, and how many cycles failed."""
+    """Latencies in seconds, how many cycles failed, and the CPU the server used."""
 
     create: list[float] = field(default_factory=list)
     reveal: list[float] = field(default_factory=list)
     cycle: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    server_cpu: float = 0.0  # seconds of CPU, the server's processes together
+    counted: int = 0  # cycles completed while server_cpu was counted
 
     def merge(self, other: Samples) -> None:
         self.create += other.create
@@ -39,10 +43,42 @@ class Samples:
         self.cycle += other.cycle
         self.errors += other.errors
         self.seconds += other.seconds
+        self.server_cpu += other.server_cpu
+        self.counted += other.counted
 
     @property
     def rate(self) -> float:
         return len(self.cycle) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_cycle(self) -> float:
+        """Server CPU seconds per cycle: what the server costs, however busy the machine."""
+        return self.server_cpu / self.counted if self.counted else float("nan")
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(root: int) -> float:
+    """User + system CPU of a process and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / _TICKS
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -104,7 +140,8 @@ async def snappass_cycle(
 
 
 async def drive(
-    cycle: Cycle, base: str, *, connections: int, seconds: float, warmup: float
+    cycle: Cycle, base: str, *, connections: int, seconds: float, warmup: float,
+    server_pid: int | None = None,
 ) -> Samples:
     """Run `connections` workers for warmup + seconds; keep the samples after the warmup."""
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
@@ -129,7 +166,16 @@ async def drive(
                     samples.reveal.append(reveal)
                     samples.cycle.append(create + reveal)
 
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        async def count_cpu() -> None:
+            if server_pid is None:
+                return
+            await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+            done, cpu = len(samples.cycle), cpu_seconds(server_pid)
+            await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
+            samples.counted = len(samples.cycle) - done
+            samples.server_cpu = cpu_seconds(server_pid) - cpu
+
+        await asyncio.gather(count_cpu(), *(worker() for _ in range(connections)))
     samples.seconds = seconds
     return samples
 

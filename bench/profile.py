@@ -68,7 +68,6 @@ def main() -> int:
     out = WORK / f"profile-{args.store}.txt"
     with ExitStack() as stack:
         redis = stack.enter_context(redis_server(fresh_dir(WORK / "redis")))
-        fresh_dir(WORK / f"ours-{args.store}-1w")
         target = start_ours(stack, args.store, 1, redis)
         recorder = subprocess.Popen(
             [str(py_spy), "record", "--pid", str(target.server.pid), "--format", "raw",

@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,9 @@ WORK = ROOT / "bench" / ".work"
 SNAPPASS_VENV = WORK / "snappass"
 SNAPPASS = "snappass==1.6.2"
 SNAPPASS_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
+SPEEDUPS_VENV = WORK / "speedups"
+# What `uvicorn[standard]` users get (uvloop, httptools) plus redis-py's C parser.
+SPEEDUPS = ("uvloop", "httptools", "hiredis")
 REDIS_LABEL = "redis"
 SNAPPASS_LABEL = "snappass"
 
@@ -90,6 +94,18 @@ def ensure_snappass() -> Path:
     return python
 
 
+def ensure_speedups() -> Path:
+    """Our app in a venv of its own, with uvicorn's optional C speed-ups installed."""
+    python = SPEEDUPS_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing the app with {', '.join(SPEEDUPS)} into "
+              f"{SPEEDUPS_VENV.relative_to(ROOT)} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(SPEEDUPS_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(ROOT), *SPEEDUPS],
+                       check=True)
+    return python
+
+
 def ours_env(store: str, redis: RedisServer, data_dir: Path) -> dict[str, str]:
     # One client address sends everything: lift the rate limits far out of the
     # way (their counters still run, so their cost is measured).
@@ -99,11 +115,15 @@ def ours_env(store: str, redis: RedisServer, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer) -> Target:
+def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer,
+               python: Path | None = None) -> Target:
     name = f"ours {store}, {workers} worker{'s' if workers > 1 else ''}"
     slug = f"ours-{store}-{workers}w"
-    env = ours_env(store, redis, WORK / slug / "data")
-    server = ServerProcess.uvicorn(env, WORK / f"{slug}.log", workers=workers)
+    if python is not None:
+        name, slug = f"{name} +C", f"{slug}-c"
+    env = ours_env(store, redis, fresh_dir(WORK / slug) / "data")
+    server = ServerProcess.uvicorn(env, WORK / f"{slug}.log", workers=workers,
+                                   python=str(python or sys.executable))
     stack.enter_context(server)
     return Target(name, server, ours_cycle, store)
 
@@ -121,10 +141,8 @@ def start_snappass(stack: ExitStack, python: Path, redis: RedisServer) -> Target
 
 
 def fresh_dir(path: Path) -> Path:
-    if path.exists():
-        for child in sorted(path.rglob("*"), reverse=True):
-            child.unlink() if child.is_file() else child.rmdir()
-    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
 
 
@@ -144,14 +162,15 @@ def ms(seconds: float) -> str:
 
 def print_table(results: dict[str, Samples]) -> None:
     head = (f"{'target':<28} {'cycles/s':>9} {'create p50':>10} {'p99':>7} "
-            f"{'reveal p50':>10} {'p99':>7} {'cycle p50':>9} {'p99':>7} {'errors':>6}")
+            f"{'reveal p50':>10} {'p99':>7} {'cycle p50':>9} {'p99':>7} {'errors':>6} "
+            f"{'CPU ms/cycle':>12}")
     print(head)
     print("-" * len(head))
     for name, s in results.items():
         print(f"{name:<28} {s.rate:9.0f} {ms(percentile(s.create, .5)):>10} "
               f"{ms(percentile(s.create, .99))} {ms(percentile(s.reveal, .5)):>10} "
               f"{ms(percentile(s.reveal, .99))} {ms(percentile(s.cycle, .5)):>9} "
-              f"{ms(percentile(s.cycle, .99))} {s.errors:6d}")
+              f"{ms(percentile(s.cycle, .99))} {s.errors:6d} {ms(s.cpu_per_cycle):>12}")
 
 
 def print_slack(s: SlackSamples) -> None:
@@ -184,16 +203,18 @@ def run(args: argparse.Namespace) -> int:
     info = machine()
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     snappass_python = None if args.skip_snappass else ensure_snappass()
+    speedups_python = None if args.skip_speedups else ensure_speedups()
     results: dict[str, Samples] = {}
     slack: SlackSamples | None = None
     with ExitStack() as stack:
         redis = stack.enter_context(redis_server(fresh_dir(WORK / "redis")))
         targets: list[Target] = []
         for store in args.stores:
-            fresh_dir(WORK / f"ours-{store}-1w")
-            fresh_dir(WORK / f"ours-{store}-2w")
             for workers in args.workers:
                 targets.append(start_ours(stack, store, workers, redis))
+        if speedups_python is not None and REDIS_LABEL in args.stores:
+            for workers in args.workers:
+                targets.append(start_ours(stack, REDIS_LABEL, workers, redis, speedups_python))
         if snappass_python is not None:
             targets.append(start_snappass(stack, snappass_python, redis))
         print(f"{len(targets)} targets up; {args.rounds} round(s) of {args.duration:g} s each "
@@ -204,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             for target in order:
                 samples = asyncio.run(drive(
                     target.cycle, target.server.url, connections=args.connections,
-                    seconds=args.duration, warmup=args.warmup,
+                    seconds=args.duration, warmup=args.warmup, server_pid=target.server.pid,
                 ))
                 print(f"  round {round_ + 1}: {target.name:<28} {samples.rate:7.0f} cycles/s",
                       flush=True)
@@ -256,6 +277,8 @@ def main() -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--skip-snappass", action="store_true")
     parser.add_argument("--skip-slack", action="store_true")
+    parser.add_argument("--skip-speedups", action="store_true",
+                        help="leave out our server with uvloop, httptools and hiredis (+C)")
     parser.add_argument("--slack-concurrency", type=int, default=8)
     parser.add_argument("--slack-requests", type=int, default=400)
     parser.add_argument("--quick", action="store_true",

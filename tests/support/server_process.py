@@ -69,9 +69,10 @@ class ServerProcess:
     def uvicorn(
         cls, env: dict[str, str], log_path: Path, *,
         factory: str = "bot.web.app:app_from_env", workers: int = 1,
+        python: str = sys.executable,
     ) -> ServerProcess:
         argv = [
-            sys.executable, "-m", "uvicorn", "--factory", factory,
+            python, "-m", "uvicorn", "--factory", factory,
             "--host", "127.0.0.1", "--port", "0", "--workers", str(workers),
             "--no-access-log", "--log-level", "info",
         ]
