@@ -35,10 +35,11 @@ def serve(env: dict[str, str], store: EmbeddedStore) -> ServedApp:
     return ServedApp(build_app(settings, store))
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[ServedApp]:
-    store = make_store(tmp_path / "s.sqlite3")
-    with serve({"DATA_DIR": str(tmp_path)}, store) as server:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
+    """One app for the tests that make their own secrets and change no settings."""
+    path = tmp_path_factory.mktemp("abuse")
+    with serve({"DATA_DIR": str(path)}, make_store(path / "s.sqlite3")) as server:
         yield server
 
 

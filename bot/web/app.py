@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.backends.base import SecretBackend
@@ -39,6 +39,14 @@ async def healthz(request: Request) -> JSONResponse:
          "store": store},
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    # A path no route matches (a key holding a newline escapes even the API's
+    # Mount pattern) still gets v1's JSON 404 under /api/.
+    if request.url.path.startswith(api.PREFIX):
+        return api.not_found_response()
+    return PlainTextResponse("Not Found", status_code=404)
 
 
 def build_app(
@@ -87,7 +95,10 @@ def build_app(
             await backend.close()
 
     app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=limits.middleware(settings, backend)
+        routes=routes,
+        lifespan=lifespan,
+        middleware=limits.middleware(settings, backend),
+        exception_handlers={404: not_found},
     )
     app.state.backend = backend
     app.state.settings = settings
