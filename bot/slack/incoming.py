@@ -55,6 +55,8 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "is_enterprise_install": (bool, str, _NONE),
     "is_ext_shared_channel": (bool, _NONE),
 }
+# In block_actions, a button's `text` is a plain_text object: {"type": "plain_text", ...}.
+_ACTION_FIELDS = {**_FIELDS, "text": (dict, str, _NONE)}
 _NODES = ("event", "view", "message", "previous_message", "container", "state")
 _LISTS = ("actions", "authorizations")
 
@@ -109,11 +111,13 @@ def check_shape(body: dict[str, Any]) -> None:
         for item in body.get(name) or ():
             if not isinstance(item, dict):
                 raise BadSlackRequest(f"Every item of {name} must be a JSON object.")
-            _check_node(item, name)
+            _check_node(item, name, _ACTION_FIELDS if name == "actions" else _FIELDS)
 
 
-def _check_node(node: dict[str, Any], where: str) -> None:
-    for name, types in _FIELDS.items():
+def _check_node(
+    node: dict[str, Any], where: str, fields: dict[str, tuple[type, ...]] = _FIELDS
+) -> None:
+    for name, types in fields.items():
         if name in node and not isinstance(node[name], types):
             raise BadSlackRequest(f"The field {name!r} of {where} has the wrong type.")
 
