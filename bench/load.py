@@ -35,6 +35,7 @@ class Samples:
     errors: int = 0
     seconds: float = 0.0
     server_cpu: float = 0.0  # seconds of CPU, the server's processes together
+    client_cpu: float = 0.0  # seconds of CPU this driver used meanwhile
     counted: int = 0  # cycles completed while server_cpu was counted
 
     def merge(self, other: Samples) -> None:
@@ -44,6 +45,7 @@ class Samples:
         self.errors += other.errors
         self.seconds += other.seconds
         self.server_cpu += other.server_cpu
+        self.client_cpu += other.client_cpu
         self.counted += other.counted
 
     @property
@@ -54,6 +56,10 @@ class Samples:
     def cpu_per_cycle(self) -> float:
         """Server CPU seconds per cycle: what the server costs, however busy the machine."""
         return self.server_cpu / self.counted if self.counted else float("nan")
+
+    @property
+    def client_cpu_per_cycle(self) -> float:
+        return self.client_cpu / self.counted if self.counted else float("nan")
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -170,10 +176,11 @@ async def drive(
             if server_pid is None:
                 return
             await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-            done, cpu = len(samples.cycle), cpu_seconds(server_pid)
+            done, cpu, own = len(samples.cycle), cpu_seconds(server_pid), time.process_time()
             await asyncio.sleep(max(0.0, deadline - time.perf_counter()))
             samples.counted = len(samples.cycle) - done
             samples.server_cpu = cpu_seconds(server_pid) - cpu
+            samples.client_cpu = time.process_time() - own
 
         await asyncio.gather(count_cpu(), *(worker() for _ in range(connections)))
     samples.seconds = seconds
