@@ -73,10 +73,13 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    redis_version = subprocess.run(["redis-server", "--version"], capture_output=True,
+                                   text=True).stdout.split()
     return {
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "python": platform.python_version(),
+        "redis": next((w[2:] for w in redis_version if w.startswith("v=")), "?"),
         "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
