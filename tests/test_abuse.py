@@ -211,6 +211,14 @@ def test_nul_bytes_and_huge_forms_do_not_break_the_reveal_page(served: ServedApp
     assert SECRET in response.text
 
 
+def test_a_secret_with_a_nul_is_refused_with_the_reason(served: ServedApp) -> None:
+    response = httpx.post(f"{served.url}/api/v1/share", data={"secret": "hunter2\x00rest"})
+    assert response.status_code == 404
+    assert response.headers["x-ots-intended-status"] == "400"
+    assert "NUL character" in response.json()["message"]
+    assert "hunter2" not in response.text
+
+
 # -- rate limits ----------------------------------------------------------------
 
 

@@ -50,6 +50,10 @@ _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 _DIGITS = "23456789"
 _EXPIRY_INDEX = "x:expiring"
 NOTHING_TO_SHARE = "You did not provide anything to share"
+NUL_REFUSED = (
+    "The secret contains a NUL character (\\0), which cannot be shown or pasted "
+    "reliably. Remove it and share again."
+)
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class EmbeddedStore:
     ) -> Receipt:
         if not secret:
             raise InvalidRequest(NOTHING_TO_SHARE)
+        if "\x00" in secret:
+            # No page can show a NUL (browsers turn it into U+FFFD) and C programs
+            # stop reading at it: the recipient would get a different secret.
+            raise InvalidRequest(NUL_REFUSED)
         data = secret.encode("utf-8", "surrogatepass")
         if len(data) > self.max_secret_bytes:
             raise InvalidRequest(

@@ -93,7 +93,9 @@ def revealed(value: str) -> str:
         "<h1>Your secret</h1>"
         "<p>This is the only time it is shown. Copy it now: "
         "reloading this page will not show it again.</p>"
-        f'<pre id="secret">{escape(value)}</pre>'
+        # The parser drops one newline right after <pre>: ours, not the secret's.
+        # A literal CR would be read as LF; as a character reference it stays CR.
+        f'<pre id="secret">\n{escape(value).replace(chr(13), "&#13;")}</pre>'
         '<button type="button" id="copy">Copy to clipboard</button>',
         script=True,
     )
