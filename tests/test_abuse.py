@@ -211,6 +211,22 @@ def test_nul_bytes_and_huge_forms_do_not_break_the_reveal_page(served: ServedApp
     assert SECRET in response.text
 
 
+@pytest.mark.parametrize("encoding", ["form", "multipart"])
+def test_a_secret_over_max_secret_bytes_is_refused_with_the_reason(
+    served: ServedApp, encoding: str
+) -> None:
+    secret = "é" * 5_001  # 10,002 bytes of UTF-8: characters are not what counts
+    if encoding == "form":
+        response = httpx.post(f"{served.url}/api/v1/share", data={"secret": secret})
+    else:
+        response = httpx.post(f"{served.url}/api/v1/share", files={"secret": (None, secret)})
+    assert response.status_code == 404
+    assert response.headers["x-ots-intended-status"] == "400"
+    assert response.json()["message"] == (
+        "The secret is too long: 10,002 bytes; the limit is 10,000 bytes."
+    )
+
+
 def test_a_secret_with_a_nul_is_refused_with_the_reason(served: ServedApp) -> None:
     response = httpx.post(f"{served.url}/api/v1/share", data={"secret": "hunter2\x00rest"})
     assert response.status_code == 404
