@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bot.backends import crypto
 from bot.backends.base import SecretBackend
+from bot.backends.embedded import EmbeddedStore
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.web import pages
@@ -260,34 +261,16 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-class MemoryCounter:
-    """Counters in this process, for backends without a store of their own."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._counts: dict[str, tuple[int, float]] = {}
-        self._clock = clock
-
-    async def incr(self, key: str, ttl: int) -> int:
-        now = self._clock()
-        if len(self._counts) > 10_000:
-            self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-        count, expires = self._counts.get(key, (0, now + ttl))
-        if expires <= now:
-            count, expires = 0, now + ttl
-        self._counts[key] = (count + 1, expires)
-        return count + 1
-
-
 def middleware(settings: Settings, backend: SecretBackend) -> list[Middleware]:
     """The limits, outermost first, as Starlette installs them."""
-    storage = getattr(backend, "storage", None)
-    counter: Counter = storage if storage is not None else MemoryCounter()
-    limiter = RateLimiter(
-        counter,
-        {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
-        settings.rate_limit_window,
-    )
-    return [
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-        Middleware(RateLimit, limiter=limiter),
-    ]
+    stack = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    # Only the embedded store serves the API and the reveal page, and its storage
+    # keeps the counters; with Onetime Secret there is nothing here to limit.
+    if isinstance(backend, EmbeddedStore):
+        limiter = RateLimiter(
+            backend.storage,
+            {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
+            settings.rate_limit_window,
+        )
+        stack.append(Middleware(RateLimit, limiter=limiter))
+    return stack
