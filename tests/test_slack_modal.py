@@ -2,7 +2,8 @@
 submitted with good and bad input; `/ots gen` and the Generate tick box.
 
 One served app per backend (embedded on SQLite and Redis, Onetime Secret), over
-signed HTTP, against the fake Slack.
+signed HTTP, against the fake Slack. What is settled before anything is stored
+(opening, validation) runs once, on SQLite (`form_world`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ MAX_BYTES = 2000
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
           redis_srv: RedisServer) -> Iterator[SlackWorld]:
     with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
+                     MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
+        yield world
+
+
+@pytest.fixture(scope="module")
+def form_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorld]:
+    """For what happens before anything is stored: the backend plays no part."""
+    with slack_world("sqlite", tmp_path_factory.mktemp("slack"), None,
                      MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
         yield world
 
@@ -77,19 +86,25 @@ def test_ots_alone_opens_the_share_modal_with_its_trigger(world: SlackWorld) -> 
     assert shares_made(world) == before  # nothing stored before the modal is filled in
 
 
-def test_global_shortcut_opens_the_modal_without_a_response_url(world: SlackWorld) -> None:
-    ack, trigger = world.global_shortcut(user=new_user())
+def test_global_shortcut_opens_the_modal_without_a_response_url(form_world: SlackWorld) -> None:
+    user = new_user()
+    ack, trigger = form_world.global_shortcut(user=user)
     assert ack.status_code == 200
-    view = world.opened_view(trigger)
+    view = form_world.opened_view(trigger)
     assert view["callback_id"] == ids.SHARE_VIEW
     assert json.loads(view["private_metadata"]) == {}
+    # With nowhere to answer, the link comes as a direct message.
+    form_world.submit(view, share_values(secret="from-the-shortcut"), user=user)
+    answer = form_world.dms(user)[0]
+    assert answer["unfurl_links"] is False
+    assert reveal_by_link(form_world, link_in(answer)) == "from-the-shortcut"
 
 
-def test_message_shortcut_prefills_the_unescaped_text_and_warns(world: SlackWorld) -> None:
+def test_message_shortcut_prefills_the_unescaped_text_and_warns(form_world: SlackWorld) -> None:
     escaped = "db: pa&amp;ss &lt;word&gt; on <https://db.example.com|db.example.com>"
-    ack, response_url, trigger = world.message_shortcut(escaped, user=new_user())
+    ack, response_url, trigger = form_world.message_shortcut(escaped, user=new_user())
     assert ack.status_code == 200
-    view = world.opened_view(trigger)
+    view = form_world.opened_view(trigger)
     element = blocks_by_id(view)[ids.SECRET_BLOCK]["element"]
     assert element["initial_value"] == "db: pa&ss <word> on db.example.com"
     notes = json.dumps([b for b in view["blocks"] if b["type"] == "context"])
@@ -102,33 +117,33 @@ def test_message_shortcut_prefills_the_unescaped_text_and_warns(world: SlackWorl
     (None, "has no text"),
 ])
 def test_message_shortcut_without_usable_text_says_why(
-    world: SlackWorld, text: str | None, note: str
+    form_world: SlackWorld, text: str | None, note: str
 ) -> None:
-    _, _, trigger = world.message_shortcut(text, user=new_user())
-    view = world.opened_view(trigger)
+    _, _, trigger = form_world.message_shortcut(text, user=new_user())
+    view = form_world.opened_view(trigger)
     assert "initial_value" not in blocks_by_id(view)[ids.SECRET_BLOCK]["element"]
     assert note in json.dumps(view["blocks"])
 
 
-def test_mentions_alone_open_the_modal_with_them_chosen(world: SlackWorld) -> None:
+def test_mentions_alone_open_the_modal_with_them_chosen(form_world: SlackWorld) -> None:
     bob, carol = new_user(), new_user()
-    _, _, trigger = world.command(f"<@{bob}|bob> <@{carol}>", user=new_user())
-    view = world.opened_view(trigger)
+    _, _, trigger = form_world.command(f"<@{bob}|bob> <@{carol}>", user=new_user())
+    view = form_world.opened_view(trigger)
     assert blocks_by_id(view)[ids.RECIPIENTS_BLOCK]["element"]["initial_users"] == [bob, carol]
 
 
-def test_expired_trigger_is_answered_not_crashed(world: SlackWorld) -> None:
-    user, trigger = new_user(), world.fake.new_trigger()
-    world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
-    ack, response_url, _ = world.command("", user=user, trigger=trigger)
+def test_expired_trigger_is_answered_not_crashed(form_world: SlackWorld) -> None:
+    user, trigger = new_user(), form_world.fake.new_trigger()
+    form_world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
+    ack, response_url, _ = form_world.command("", user=user, trigger=trigger)
     assert ack.status_code == 200
-    reply = world.replies(response_url)[0]
+    reply = form_world.replies(response_url)[0]
     assert "try again" in reply["text"] and reply["response_type"] == "ephemeral"
     # A global shortcut has no response_url: the answer is a DM.
-    trigger = world.fake.new_trigger()
-    world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
-    world.global_shortcut(user=user, trigger=trigger)
-    assert "try again" in world.dms(user)[0]["text"]
+    trigger = form_world.fake.new_trigger()
+    form_world.fake.fail("views.open", "expired_trigger_id", match={"trigger_id": trigger})
+    form_world.global_shortcut(user=user, trigger=trigger)
+    assert "try again" in form_world.dms(user)[0]["text"]
 
 
 # -- submitting ---------------------------------------------------------------------
@@ -175,11 +190,11 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize(("values", "block", "message"), BAD_INPUT)
 def test_bad_input_is_answered_inside_the_modal(
-    world: SlackWorld, values: dict, block: str, message: str
+    form_world: SlackWorld, values: dict, block: str, message: str
 ) -> None:
     user = new_user()
-    view, _ = open_modal(world, user)
-    ack = world.submit(view, share_values(**values), user=user)
+    view, _ = open_modal(form_world, user)
+    ack = form_world.submit(view, share_values(**values), user=user)
     assert ack.status_code == 200
     answer = ack.json()
     assert answer["response_action"] == "errors"
@@ -191,13 +206,13 @@ def test_bad_input_is_answered_inside_the_modal(
     (dict(deleted=True), "is deactivated"),
 ])
 def test_bots_and_deactivated_people_are_refused_in_the_modal(
-    world: SlackWorld, flags: dict, words: str
+    form_world: SlackWorld, flags: dict, words: str
 ) -> None:
     user, bob, other = new_user(), new_user(), new_user()
-    world.fake.add_user(bob)
-    world.fake.add_user(other, **flags)
-    view, _ = open_modal(world, user)
-    ack = world.submit(view, share_values(secret="x", recipients=(bob, other)), user=user)
+    form_world.fake.add_user(bob)
+    form_world.fake.add_user(other, **flags)
+    view, _ = open_modal(form_world, user)
+    ack = form_world.submit(view, share_values(secret="x", recipients=(bob, other)), user=user)
     errors = ack.json()["errors"]
     assert f"<@{other}> {words}" in errors[ids.RECIPIENTS_BLOCK]
     assert f"<@{bob}>" not in errors[ids.RECIPIENTS_BLOCK]

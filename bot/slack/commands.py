@@ -44,7 +44,7 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
     recipients, rest = split_mentions(raw)
     text = unescape(rest)
     keyword = text.strip().lower()
-    if not recipients and keyword == "help":
+    if keyword == "help":
         await tell_quietly(deps, user, blocks.usage_message(), origin)
     elif recipients and keyword in GENERATE_WORDS:
         await share_generated(deps, command, origin, recipients)
