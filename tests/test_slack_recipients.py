@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.slack import ids
@@ -293,3 +294,15 @@ def test_the_sender_is_not_told_twice_or_about_their_own_burn(world: SlackWorld)
     if world.fake_ots:  # two more rounds of the watcher: still one message
         eventually(lambda: len(world.fake_ots.requests_to("/api/v1/private")) >= 4)
     assert len(world.dms(alice)) == 1
+
+
+def test_onetimesecret_burns_made_elsewhere_reach_the_sender(world: SlackWorld) -> None:
+    if not world.fake_ots:
+        pytest.skip("on the embedded store only the Burn button holds the receipt key")
+    alice = new_user()
+    _, response_url, _ = world.command("burned-at-the-service", user=alice)
+    burn, _ = find_element(world.replies(response_url)[0], ids.BURN_ACTION)
+    (metadata_key,) = json.loads(burn["value"])["m"]
+    # Burned on the service's own receipt page, not through Slack.
+    httpx.post(f"{world.fake_ots.url}/api/v1/private/{metadata_key}/burn").raise_for_status()
+    assert "was burned before anyone viewed it" in notifications(world, alice)[0]
