@@ -243,6 +243,34 @@ async def test_a_receipt_past_the_secrets_expiry_reads_expired(storage: Storage)
     assert [(e.kind, e.via, e.custid) for e in events.seen] == [("expired", "expiry", "U1")]
 
 
+async def test_a_receipt_never_says_expired_while_the_secret_can_be_revealed(
+    tmp_path: Path,
+) -> None:
+    """`created` is whole seconds; storage counts the lifetime from the exact moment."""
+    clock = FakeClock(1_000_000.9)
+    storage = SQLiteStorage(tmp_path / "store.sqlite3", clock=clock)
+    store = make_store(storage, clock=clock)
+    events = Events()
+    store.subscribe(events)
+    late = await store.share(unique("late"), ttl=60, owner="U1")
+    gone = await store.share(unique("gone"), ttl=60, owner="U1")
+    assert late.created == 1_000_000
+
+    clock.now = 1_000_060.5  # past created + ttl, but storage still holds both secrets
+    await store.sweep()
+    assert (await store.receipt(late.metadata_key)).state == "viewed"
+    assert events.seen == []
+    await store.reveal(late.secret_key or "")
+    assert (await store.receipt(late.metadata_key)).state == "received"
+
+    clock.now = 1_000_061.0  # storage dropped the secret: now the receipt says so
+    assert await store.peek(gone.secret_key or "") is None
+    await store.sweep()
+    assert (await store.receipt(gone.metadata_key)).state == "expired"
+    assert [e.kind for e in events.seen] == ["received", "expired"]
+    await store.close()
+
+
 # -- passphrases -----------------------------------------------------------------
 
 

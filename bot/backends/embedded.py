@@ -210,7 +210,7 @@ class EmbeddedStore:
             raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
         if custid != "anon" and self._listeners:
             await self.storage.index_add(
-                _EXPIRY_INDEX, metadata_id.encode(), now + ttl, self.max_ttl * 2
+                _EXPIRY_INDEX, metadata_id.encode(), _surely_gone(record), self.max_ttl * 2
             )
         if custid in self._recent:
             index = self._recent[custid]
@@ -395,7 +395,7 @@ class EmbeddedStore:
 
     def _state(self, record: dict[str, Any]) -> str:
         state: str = record["state"]
-        if state in ("new", "viewed") and self._clock() >= record["created"] + record["ttl"]:
+        if state in ("new", "viewed") and self._clock() >= _surely_gone(record):
             return "expired"
         return state
 
@@ -522,6 +522,14 @@ def _advance(record: dict[str, Any], state: str, now: int) -> dict[str, Any] | N
     if state == "received":
         record["received"] = now
     return record
+
+
+def _surely_gone(record: dict[str, Any]) -> int:
+    """When storage has surely dropped the secret. `created` is in whole seconds, cut
+    down, and storage counts the TTL from the exact moment, so the secret lives up to a
+    second past `created + ttl`: a receipt must not say "expired" (nor the owner hear
+    it) while the secret can still be revealed."""
+    return int(record["created"]) + int(record["ttl"]) + 1
 
 
 def _with_value(receipt: Receipt, value: str) -> Receipt:
