@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -179,3 +181,123 @@ def test_hostile_links_get_the_plain_not_found_page(http: httpx.Client, path: st
         assert response.status_code == 404
         assert "<script" not in response.text.lower()
         assert "alert(" not in response.text
+
+
+# -- in a real browser (Debian's chromium, when installed) ------------------------------
+
+BROWSER_CHECK = """JSON.stringify({
+  text: document.getElementById('secret').textContent,
+  tags: [...new Set([...document.querySelectorAll('*')].map(e => e.localName))],
+  scripts: document.scripts.length,
+  handlers: [...document.querySelectorAll('*')].flatMap(
+    e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on')),
+  title: document.title,
+})"""
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Headless Chromium's DevTools endpoint on 127.0.0.1, or a skip if none is installed."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    profile = tmp_path_factory.mktemp("chromium")
+    process = subprocess.Popen(
+        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         f"--user-data-dir={profile}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text().strip():
+            assert process.poll() is None and time.monotonic() < deadline, "no DevTools port"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+class Tab:
+    """One page driven over the DevTools protocol: what a person's browser does."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        await self.ws.send_json({"id": self.next_id, "method": method, "params": params})
+        while True:
+            message = await self.ws.receive_json(timeout=20)
+            if message.get("id") == self.next_id:
+                assert "error" not in message, message
+                result: dict[str, Any] = message["result"]
+                return result
+            self.events.append(message)
+
+    async def until(self, event: str) -> None:
+        while not any(e.get("method") == event for e in self.events):
+            self.events.append(await self.ws.receive_json(timeout=20))
+        self.events = [e for e in self.events if e.get("method") != event]
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+
+def is_problem(event: dict[str, Any]) -> bool:
+    """An alert or confirm, an uncaught exception, or an error in the console (CSP)."""
+    method = event.get("method")
+    if method in ("Page.javascriptDialogOpening", "Runtime.exceptionThrown"):
+        return True
+    return method == "Log.entryAdded" and event["params"]["entry"]["level"] == "error"
+
+
+async def reveal_in_browser(devtools: str, link: str) -> tuple[dict[str, Any], list[str]]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{devtools}/json/new?about:blank") as response:
+            target = await response.json(content_type=None)
+        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+            tab = Tab(ws)
+            for domain in ("Page", "Runtime", "Log"):
+                await tab.call(f"{domain}.enable")
+            await tab.call("Page.navigate", url=link)
+            await tab.until("Page.loadEventFired")
+            await tab.evaluate("document.querySelector('form').requestSubmit()")  # the button
+            await tab.until("Page.loadEventFired")
+            seen = json.loads(await tab.evaluate(BROWSER_CHECK))
+            problems = [str(e["params"]) for e in tab.events if is_problem(e)]
+        async with session.get(f"{devtools}/json/close/{target['id']}"):
+            pass
+    return seen, problems
+
+
+def test_in_a_real_browser_every_hostile_secret_is_inert_and_copies_exactly(
+    http: httpx.Client, server: ServedApp, chromium: str
+) -> None:
+    import asyncio
+
+    for name, secret in HOSTILE.items():
+        created = http.post("/api/v1/share", data={"secret": secret})
+        link = f"{server.url}/secret/{created.json()['secret_key']}"
+        seen, problems = asyncio.run(reveal_in_browser(chromium, link))
+        # What the Copy button copies is the secret, byte for byte.
+        assert seen["text"] == secret, name
+        assert seen["title"] == "Your secret", name
+        assert set(seen["tags"]) <= ALLOWED_TAGS, (name, seen["tags"])
+        assert seen["scripts"] == 1 and seen["handlers"] == [], name
+        # No alert, no exception, and no CSP violation: our own style and script
+        # match their hashes, and nothing else tried to run.
+        assert problems == [], (name, problems)
