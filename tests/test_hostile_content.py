@@ -185,6 +185,9 @@ def test_hostile_links_get_the_plain_not_found_page(http: httpx.Client, path: st
 
 # -- in a real browser (Debian's chromium, when installed) ------------------------------
 
+# Where a browser parses differently from html.parser (newlines, CR, markup, bidi).
+BROWSER_CASES = ["closing-pre", "attribute", "img", "svg", "meta", "rtl-override", "control",
+                 "leading-newline", "crlf"]
 BROWSER_CHECK = """JSON.stringify({
   text: document.getElementById('secret').textContent,
   tags: [...new Set([...document.querySelectorAll('*')].map(e => e.localName))],
@@ -289,7 +292,8 @@ def test_in_a_real_browser_every_hostile_secret_is_inert_and_copies_exactly(
 ) -> None:
     import asyncio
 
-    for name, secret in HOSTILE.items():
+    for name in BROWSER_CASES:
+        secret = HOSTILE[name]
         created = http.post("/api/v1/share", data={"secret": secret})
         link = f"{server.url}/secret/{created.json()['secret_key']}"
         seen, problems = asyncio.run(reveal_in_browser(chromium, link))
