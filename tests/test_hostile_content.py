@@ -287,7 +287,7 @@ async def reveal_in_browser(devtools: str, link: str) -> tuple[dict[str, Any], l
     return seen, problems
 
 
-def test_in_a_real_browser_every_hostile_secret_is_inert_and_copies_exactly(
+def test_in_a_real_browser_hostile_secrets_are_inert_and_copy_exactly(
     http: httpx.Client, server: ServedApp, chromium: str
 ) -> None:
     import asyncio
