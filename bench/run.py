@@ -109,22 +109,29 @@ def ensure_speedups() -> Path:
     return python
 
 
-def ours_env(store: str, redis: RedisServer, data_dir: Path) -> dict[str, str]:
-    # One client address sends everything: lift the rate limits far out of the
-    # way (their counters still run, so their cost is measured).
-    env = {"PUBLIC_URL": "http://ots.bench", "DATA_DIR": str(data_dir), **UNLIMITED}
+RATE_LIMITS_OFF = {"RATE_LIMIT_CREATE": "0", "RATE_LIMIT_REVEAL": "0"}
+
+
+def ours_env(store: str, redis: RedisServer, data_dir: Path, limits: dict[str, str]
+             ) -> dict[str, str]:
+    # One client address sends everything: the rate limits are either far out
+    # of the way (UNLIMITED: their counters still run, so their cost is
+    # measured) or off.
+    env = {"PUBLIC_URL": "http://ots.bench", "DATA_DIR": str(data_dir), **limits}
     if store == REDIS_LABEL:
         env["REDIS_URL"] = redis.url
     return env
 
 
 def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer,
-               python: Path | None = None) -> Target:
+               python: Path | None = None, limits: dict[str, str] = UNLIMITED) -> Target:
     name = f"ours {store}, {workers} worker{'s' if workers > 1 else ''}"
     slug = f"ours-{store}-{workers}w"
     if python is not None:
         name, slug = f"{name} +C", f"{slug}-c"
-    env = ours_env(store, redis, fresh_dir(WORK / slug) / "data")
+    if limits is RATE_LIMITS_OFF:
+        name, slug = f"{name}, no rate limit", f"{slug}-nolimits"
+    env = ours_env(store, redis, fresh_dir(WORK / slug) / "data", limits)
     server = ServerProcess.uvicorn(env, WORK / f"{slug}.log", workers=workers,
                                    python=str(python or sys.executable))
     stack.enter_context(server)
@@ -150,9 +157,10 @@ def fresh_dir(path: Path) -> Path:
 
 
 @contextmanager
-def slack_server(redis: RedisServer) -> Iterator[tuple[ServerProcess, FakeSlack]]:
+def slack_server(redis: RedisServer, limits: dict[str, str]
+                 ) -> Iterator[tuple[ServerProcess, FakeSlack]]:
     with FakeSlack() as fake:
-        env = {**ours_env(REDIS_LABEL, redis, WORK / "slack" / "data"),
+        env = {**ours_env(REDIS_LABEL, redis, WORK / "slack" / "data", limits),
                "SLACK_BOT_TOKEN": fake.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
                "SLACK_API_URL": fake.api_url}
         with ServerProcess.uvicorn(env, WORK / "ours-slack.log") as server:
@@ -164,13 +172,13 @@ def ms(seconds: float) -> str:
 
 
 def print_table(results: dict[str, Samples]) -> None:
-    head = (f"{'target':<28} {'cycles/s':>9} {'create p50':>10} {'p99':>7} "
+    head = (f"{'target':<38} {'cycles/s':>9} {'create p50':>10} {'p99':>7} "
             f"{'reveal p50':>10} {'p99':>7} {'cycle p50':>9} {'p99':>7} {'errors':>6} "
             f"{'server CPU':>10} {'client CPU':>10}")
     print(head)
     print("-" * len(head))
     for name, s in results.items():
-        print(f"{name:<28} {s.rate:9.0f} {ms(percentile(s.create, .5)):>10} "
+        print(f"{name:<38} {s.rate:9.0f} {ms(percentile(s.create, .5)):>10} "
               f"{ms(percentile(s.create, .99))} {ms(percentile(s.reveal, .5)):>10} "
               f"{ms(percentile(s.reveal, .99))} {ms(percentile(s.cycle, .5)):>9} "
               f"{ms(percentile(s.cycle, .99))} {s.errors:6d} {ms(s.cpu_per_cycle):>10} "
@@ -191,7 +199,7 @@ def verdicts(results: dict[str, Samples], slack: SlackSamples | None) -> list[st
     for name, s in results.items():
         if name.startswith(SNAPPASS_LABEL):
             continue
-        line = f"{name:<28} reveal p99 {percentile(s.reveal, .99) * 1000:5.1f} ms (target < 25)"
+        line = f"{name:<38} reveal p99 {percentile(s.reveal, .99) * 1000:5.1f} ms (target < 25)"
         if snappass is not None and snappass.rate:
             ratio = s.rate / snappass.rate
             line += f"   cycles/s ours/snappass {ratio:4.1f}x"
@@ -209,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
     print("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     snappass_python = None if args.skip_snappass else ensure_snappass()
     speedups_python = None if args.skip_speedups else ensure_speedups()
+    limits = RATE_LIMITS_OFF if args.no_rate_limits else UNLIMITED
     results: dict[str, Samples] = {}
     slack: SlackSamples | None = None
     with ExitStack() as stack:
@@ -216,10 +225,16 @@ def run(args: argparse.Namespace) -> int:
         targets: list[Target] = []
         for store in args.stores:
             for workers in args.workers:
-                targets.append(start_ours(stack, store, workers, redis))
+                targets.append(start_ours(stack, store, workers, redis, limits=limits))
         if speedups_python is not None and REDIS_LABEL in args.stores:
             for workers in args.workers:
-                targets.append(start_ours(stack, REDIS_LABEL, workers, redis, speedups_python))
+                targets.append(start_ours(stack, REDIS_LABEL, workers, redis, speedups_python,
+                                          limits))
+            if limits is not RATE_LIMITS_OFF:
+                # The most this design gets out of the machine: no counter round trips.
+                for workers in args.workers:
+                    targets.append(start_ours(stack, REDIS_LABEL, workers, redis,
+                                              speedups_python, RATE_LIMITS_OFF))
         if snappass_python is not None:
             targets.append(start_snappass(stack, snappass_python, redis))
         print(f"{len(targets)} targets up; {args.rounds} round(s) of {args.duration:g} s each "
@@ -232,12 +247,12 @@ def run(args: argparse.Namespace) -> int:
                     target.cycle, target.server.url, connections=args.connections,
                     seconds=args.duration, warmup=args.warmup, server_pid=target.server.pid,
                 ))
-                print(f"  round {round_ + 1}: {target.name:<28} {samples.rate:7.0f} cycles/s",
+                print(f"  round {round_ + 1}: {target.name:<38} {samples.rate:7.0f} cycles/s",
                       flush=True)
                 results.setdefault(target.name, Samples()).merge(samples)
         if not args.skip_slack:
             fresh_dir(WORK / "slack")
-            with slack_server(redis) as (server, fake):
+            with slack_server(redis, limits) as (server, fake):
                 asyncio.run(drive_slack(server.url, fake, concurrency=args.slack_concurrency,
                                         requests=50))  # warm-up
                 fake.reset()
@@ -288,6 +303,8 @@ def main() -> int:
                         help="leave out our server with uvloop, httptools and hiredis (+C)")
     parser.add_argument("--slack-concurrency", type=int, default=8)
     parser.add_argument("--slack-requests", type=int, default=400)
+    parser.add_argument("--no-rate-limits", action="store_true",
+                        help="turn our rate limits off (by default they count, far above the load)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 3 s per target, one round, 100 /ots requests")
     args = parser.parse_args()
