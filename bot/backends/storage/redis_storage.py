@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from bot.errors import BackendUnavailable
@@ -58,6 +60,10 @@ class RedisStorage:
             socket_connect_timeout=2.0,
             socket_timeout=5.0,
             health_check_interval=30,
+            # Never resend a command: if GETDEL or DEL ran but its answer was lost,
+            # a resend answers "nothing there" and the secret is lost without a word.
+            # A failure must reach the caller as BackendUnavailable instead.
+            retry=Retry(NoBackoff(), 0),
             **kwargs,
         )
         return cls(aioredis.Redis.from_pool(pool))
