@@ -6,7 +6,6 @@ trigger_id is good for 3 s and once.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,13 +15,9 @@ from bot.slack import blocks, modals
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
 from bot.slack.ids import COMMAND
-from bot.slack.sharing import ShareRequest, slack_owner
+from bot.slack.sharing import ShareRequest
 from bot.slack.text import split_mentions, unescape
 from bot.slack.views import TRIGGER_TOO_LATE, open_share_modal, show_generated, tell_quietly
-
-log = logging.getLogger(__name__)
-
-__all__ = ["handle_ots", "register", "slack_owner"]
 
 GENERATE_WORDS = ("gen", "generate")
 
