@@ -524,8 +524,8 @@ async def test_generate_stores_the_password_it_returns(store: EmbeddedStore) -> 
 async def test_every_store_operation_says_unavailable_when_redis_is_down(tmp_path: Path) -> None:
     server = RedisServer(tmp_path)
     server.start()
+    server.stop()  # the port is known and nothing answers on it
     storage = RedisStorage.from_url(f"redis://:s3cretpw@127.0.0.1:{server.port}/0")
-    server.stop()
     store = make_store(storage)
     key = crypto.new_key()
     calls = {
