@@ -284,8 +284,50 @@ def run(args: argparse.Namespace) -> int:
         record["slack"] = {f"{k}_p{q}_ms": percentile(getattr(slack, k), q / 100) * 1000
                            for k in ("ack", "link") for q in (50, 99)}
     (WORK / "last-run.json").write_text(json.dumps(record, indent=2))
-    print(f"\n(figures also in {(WORK / 'last-run.json').relative_to(ROOT)})")
+    (WORK / "last-run.md").write_text(markdown(results, slack, args))
+    print(f"\n(figures also in {(WORK / 'last-run.json').relative_to(ROOT)}, "
+          f"and as a Markdown table in {(WORK / 'last-run.md').relative_to(ROOT)})")
     return 0
+
+
+def markdown(results: dict[str, Samples], slack: SlackSamples | None,
+             args: argparse.Namespace) -> str:
+    """The tables for docs/benchmarks.md, from the same figures as the printout."""
+    snappass = next((s for n, s in results.items() if n.startswith(SNAPPASS_LABEL)), None)
+    lines = [
+        f"{args.connections} connections, {args.rounds} x {args.duration:g} s per target "
+        f"(after {args.warmup:g} s warm-up each), alternating. Latencies in ms, CPU in ms "
+        "per cycle.",
+        "",
+        "| target | cycles/s | x snappass | create p50 / p99 | reveal p50 / p99 "
+        "| cycle p50 / p99 | server CPU | x less than snappass | client CPU | errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for name, s in results.items():
+        versus = snappass is not None and snappass.rate and not name.startswith(SNAPPASS_LABEL)
+        def pair(values: list[float]) -> str:
+            return f"{percentile(values, .5) * 1000:.1f} / {percentile(values, .99) * 1000:.1f}"
+        lines.append(
+            f"| {name} | {s.rate:.0f} | {f'{s.rate / snappass.rate:.1f}' if versus else ''} "
+            f"| {pair(s.create)} | {pair(s.reveal)} | {pair(s.cycle)} "
+            f"| {s.cpu_per_cycle * 1000:.2f} "
+            f"| {f'{snappass.cpu_per_cycle / s.cpu_per_cycle:.1f}' if versus else ''} "
+            f"| {s.client_cpu_per_cycle * 1000:.2f} | {s.errors} |"
+        )
+    if slack is not None:
+        lines += [
+            "",
+            f"Slack path: {len(slack.ack)} signed `/ots` requests, {args.slack_concurrency} at "
+            f"a time, {slack.errors} errors.",
+            "",
+            "| | p50 ms | p99 ms |",
+            "|---|--:|--:|",
+            f"| ack (HTTP answer to Slack) | {percentile(slack.ack, .5) * 1000:.1f} "
+            f"| {percentile(slack.ack, .99) * 1000:.1f} |",
+            f"| ephemeral link reaches Slack | {percentile(slack.link, .5) * 1000:.1f} "
+            f"| {percentile(slack.link, .99) * 1000:.1f} |",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
