@@ -2,10 +2,14 @@
 
 It checks what Slack checks, so a test fails where Slack would say no: the bot
 token on every Web API call, JSON bodies only with a JSON content type, the
-required arguments of each method, Block Kit size limits, trigger ids that are
-fresh (3 s) and used once, and at most 5 posts per response_url. Every call is
-recorded with its parsed body; tests poll for side effects with `wait_for`.
-Failures can be scripted per method (`fail`), including 429 with Retry-After.
+required arguments of each method (from a JSON body, a form, or the query
+string of a GET), Block Kit limits (`check_blocks`: text and button sizes,
+unique block ids, initial values within max_length), trigger ids that are
+fresh (3 s) and used once, views.update only of an opened view, and at most 5
+posts per response_url. Every call is recorded with its parsed body; tests
+poll for side effects with `wait_for`. Failures can be scripted per method
+(`fail`, optionally only for calls whose body matches), including 429 with
+Retry-After.
 """
 
 from __future__ import annotations
