@@ -29,8 +29,12 @@ def main() -> int:
     from bot.web.app import create_app
 
     app = create_app(settings)
-    store = "Redis" if settings.redis_url else f"SQLite in {settings.data_dir}/"
-    log.info("secrets kept by the %s backend (%s)", app.state.backend.name, store)
+    if settings.uses_onetimesecret:
+        log.info("secrets kept by Onetime Secret at %s", settings.ots_base_url)
+    else:
+        store = "Redis" if settings.redis_url else f"SQLite in {settings.data_dir}/"
+        log.info("secrets kept by the embedded store (%s)", store)
+        log.info("links start with %s", settings.public_url)
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.socket_mode else "HTTP at /slack/events"
         log.info("Slack connected (%s)", mode)
@@ -39,7 +43,6 @@ def main() -> int:
             "Slack not connected: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
             "(or SLACK_APP_TOKEN for Socket Mode) to answer /ots"
         )
-    log.info("links start with %s", settings.public_url)
     # No access log: secret keys are in request paths.
     uvicorn.run(
         app,

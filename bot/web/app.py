@@ -25,14 +25,18 @@ from bot.web import api, limits, receipts, reveal
 log = logging.getLogger(__name__)
 
 
+HEALTH_TIMEOUT = 3.0
+
+
 async def healthz(request: Request) -> JSONResponse:
     # Always 200: a process whose store is down is alive, and restarting it
     # would not bring the store back. The body says what is wrong.
+    # Bounded: a health probe must answer fast even when the store hangs.
     backend: SecretBackend = request.app.state.backend
     try:
-        await backend.status()
+        await asyncio.wait_for(backend.status(), HEALTH_TIMEOUT)
         store = "reachable"
-    except BackendUnavailable:
+    except (BackendUnavailable, TimeoutError):
         store = "unreachable"
     return JSONResponse(
         {"status": "ok" if store == "reachable" else "degraded", "backend": backend.name,
