@@ -489,6 +489,36 @@ def test_a_command_that_mentions_payload_is_not_dropped(
     assert "payload password" not in fake_slack.all_text()
 
 
+def test_slack_requests_may_carry_whole_messages_up_to_1_mib(
+    served_slack: ServedApp, fake_slack: FakeSlack
+) -> None:
+    import time
+
+    from bot.slack import ids
+
+    # A message shortcut on a long non-ASCII message: over MAX_BODY_BYTES once
+    # percent-encoded, still a request Slack sends.
+    message = {"type": "message", "ts": "1700000000.000100", "user": "U0BOB",
+               "text": "é" * 40_000, "blocks": [{"type": "section", "text": {
+                   "type": "mrkdwn", "text": "ü" * 3_000}}] * 10}
+    payload = {"type": "message_action", "callback_id": ids.MESSAGE_SHORTCUT,
+               "team": {"id": "T0TEST"}, "user": {"id": "U0ALICE", "team_id": "T0TEST"},
+               "channel": {"id": "C0GENERAL"}, "trigger_id": fake_slack.new_trigger(),
+               "response_url": fake_slack.response_url(), "message": message,
+               "message_ts": message["ts"], "api_app_id": "A0OTS"}
+    from tests.support.slack_requests import interactive_body
+
+    body = interactive_body(payload)
+    assert CAP < len(body) < 1024 * 1024
+    response = httpx.post(f"{served_slack.url}/slack/events", content=body,
+                          headers=signed_headers(body, int(time.time())))
+    assert response.status_code == 200
+    too_big = b"payload=" + b"a" * (1024 * 1024)
+    refused = httpx.post(f"{served_slack.url}/slack/events", content=too_big,
+                         headers=signed_headers(too_big, int(time.time())))
+    assert refused.status_code == 413
+
+
 @pytest.fixture
 def served_slack(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[ServedApp]:
     from tests.support.slack_requests import SIGNING_SECRET

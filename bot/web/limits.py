@@ -4,6 +4,7 @@ Two ASGI middlewares, outermost first:
 
 - `BodyLimit` reads the whole request body itself, counting bytes as they
   arrive, before any route or parser sees it. A body over `MAX_BODY_BYTES`
+  (1 MiB at least for /slack/events, which Slack fills with whole messages)
   gets 413 at once: when Content-Length announces it, before a byte is read;
   when Content-Length is absent (chunked) or smaller than what is sent, as
   soon as the running count passes the cap. The route then gets the body
@@ -45,6 +46,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # The Onetime Secret service's own wording; clients match it literally.
 RATE_LIMIT_MESSAGE = "Rate limit exceeded. Please try again later."
 API_PREFIX = "/api/"
+SLACK_PATH = "/slack/events"
+# Slack's limits (40,000 characters of text, 50 blocks) percent-encoded at up to
+# 9 bytes a character stay under this.
+SLACK_MAX_BYTES = 1024 * 1024
 CREATE = "create"
 REVEAL = "reveal"
 
@@ -94,30 +99,37 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """Buffers the request body up to `max_bytes`; answers 413 beyond it."""
+    """Buffers the request body up to its cap; answers 413 beyond it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, slack_max_bytes: int = 0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.slack_max_bytes = max(max_bytes, slack_max_bytes)
+
+    def cap(self, scope: Scope) -> int:
+        # A message shortcut carries the whole message, blocks and all,
+        # percent-encoded: Slack's own limits allow more than a secret needs.
+        return self.slack_max_bytes if scope.get("path") == SLACK_PATH else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem = self._check_length_header(scope)
+        cap = self.cap(scope)
+        problem = self._check_length_header(scope, cap)
         if problem is not None:
             await problem(scope, receive, send)
             return
         try:
-            body = await self._read_body(receive)
+            body = await self._read_body(receive, cap)
         except BodyTooLarge:
-            await self._too_large(scope)(scope, receive, send)
+            await self._too_large(scope, cap)(scope, receive, send)
             return
         if body is None:  # the client went away mid-body
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _check_length_header(self, scope: Scope) -> Response | None:
+    def _check_length_header(self, scope: Scope, cap: int) -> Response | None:
         for name, value in scope["headers"]:
             if name != b"content-length":
                 continue
@@ -125,11 +137,11 @@ class BodyLimit:
                 return error_response(
                     scope, 400, "Bad request", "The Content-Length header is not a number."
                 )
-            if int(value) > self.max_bytes:
-                return self._too_large(scope)
+            if int(value) > cap:
+                return self._too_large(scope, cap)
         return None
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, cap: int) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -138,19 +150,18 @@ class BodyLimit:
                 return None
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > cap:
                 raise BodyTooLarge
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _too_large(self, scope: Scope) -> Response:
+    def _too_large(self, scope: Scope, cap: int) -> Response:
         return error_response(
             scope,
             413,
             "Request too large",
-            f"The request body is too large: the limit is {self.max_bytes:,} bytes. "
-            "Nothing was stored.",
+            f"The request body is too large: the limit is {cap:,} bytes. Nothing was stored.",
         )
 
 
@@ -263,7 +274,11 @@ def _minutes(seconds: int) -> str:
 
 def middleware(settings: Settings, backend: SecretBackend) -> list[Middleware]:
     """The limits, outermost first, as Starlette installs them."""
-    stack = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    stack = [
+        Middleware(
+            BodyLimit, max_bytes=settings.max_body_bytes, slack_max_bytes=SLACK_MAX_BYTES
+        )
+    ]
     # Only the embedded store serves the API and the reveal page, and its storage
     # keeps the counters; with Onetime Secret there is nothing here to limit.
     if isinstance(backend, EmbeddedStore):
