@@ -235,6 +235,22 @@ def test_a_secret_with_a_nul_is_refused_with_the_reason(served: ServedApp) -> No
     assert "hunter2" not in response.text
 
 
+def test_huge_and_malformed_forms_on_the_api_get_a_clear_4xx(served: ServedApp) -> None:
+    url = f"{served.url}/api/v1/share"
+    many = b"&".join(b"f%d=%d" % (i, i) for i in range(20_000)) + b"&secret=kept"
+    response = httpx.post(url, content=many,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200  # unknown parameters are ignored, as OTS does
+    boundary = b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n"
+    too_many_parts = boundary * 1_500 + b"--b--\r\n"
+    for body in (too_many_parts, b"--b\r\nno headers at all"):
+        response = httpx.post(url, content=body,
+                              headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert response.status_code == 404
+        assert response.headers["x-ots-intended-status"] == "400"
+        assert response.json() == {"message": "The multipart body could not be parsed."}
+
+
 # -- rate limits ----------------------------------------------------------------
 
 
