@@ -12,6 +12,8 @@ server per module serves them all.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +75,42 @@ def http(server: ServedApp) -> Iterator[httpx.Client]:
         yield client
 
 
+class LogLines(logging.Handler):
+    """Every log line the app writes at INFO and above (as in production), tracebacks too."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+SENT: set[str] = set()  # every value a test sent that must never be logged
+
+
+@pytest.fixture(scope="module", autouse=True)
+def log_lines() -> Iterator[list[str]]:
+    handler, root = LogLines(), logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    yield handler.lines
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def remember(values: list[str]) -> None:
+    # Short values, and lowercase words (hypothesis also tries the identifiers in
+    # this module, like "action_id"), would match a log line's own words.
+    SENT.update(
+        v for v in values if len(v.strip()) >= 8 and not re.fullmatch(r"[a-z_ ]+", v)
+    )
+
+
 def send(
     http: httpx.Client, method: str, path: str, params: list[tuple[str, str]], encoding: str
 ) -> httpx.Response:
@@ -131,6 +169,7 @@ def test_any_api_request_is_answered_without_a_500_or_a_leak(
     finally:
         for name in headers:
             del http.headers[name]
+    remember([value for _, value in params if value not in key])
     assert response.status_code < 500, response.text
     if url.startswith("/api/"):
         assert response.headers["content-type"].startswith("application/json")
@@ -151,6 +190,7 @@ def test_what_is_shared_comes_back_exactly_once(
 ) -> None:
     params = [("secret", secret)]
     params += [("passphrase", passphrase)] if passphrase else []
+    remember([secret, passphrase or ""])
     params += [("ttl", ttl)] if ttl is not None else []
     created = send(http, "POST", "/api/v1/share", params, encoding)
     if "\x00" in secret:
@@ -274,6 +314,7 @@ def test_any_signed_slash_command_is_answered_below_500_and_never_echoes_the_tex
         ("user_id", "U0ALICE"), ("channel_id", "C0GENERAL"),
         ("response_url", slack.response_url()), ("trigger_id", slack.new_trigger()),
     ]
+    remember([text])
     response = post_slack(http, urlencode(fields).encode(), "application/x-www-form-urlencoded")
     assert response.status_code < 500, (response.status_code, response.text)
     if len(text.strip()) >= 4 and text.strip().lower() not in ("help", "gen"):
@@ -289,3 +330,15 @@ def test_any_signed_body_is_answered_below_500(
 ) -> None:
     response = post_slack(http, body, content_type)
     assert response.status_code < 500, (response.status_code, response.text)
+
+
+def test_nothing_the_tests_sent_was_logged(
+    log_lines: list[str], slack: FakeSlack, server: ServedApp
+) -> None:
+    """Runs last in this module: every secret, passphrase and command text sent above."""
+    time.sleep(0.5)  # Slack work after the acks may still be logging
+    assert SENT, "the tests above sent nothing to look for"
+    logged = "\n".join(log_lines)
+    leaked = sorted(value for value in SENT if value in logged)
+    assert not leaked, leaked[:5]
+    assert not [line for line in log_lines if "Traceback" in line]
