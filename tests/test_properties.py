@@ -337,7 +337,8 @@ def test_nothing_the_tests_sent_was_logged(
 ) -> None:
     """Runs last in this module: every secret, passphrase and command text sent above."""
     time.sleep(0.5)  # Slack work after the acks may still be logging
-    assert SENT, "the tests above sent nothing to look for"
+    if not SENT:
+        pytest.skip("checks what the tests above sent: run it with them")
     logged = "\n".join(log_lines)
     leaked = sorted(value for value in SENT if value in logged)
     assert not leaked, leaked[:5]
