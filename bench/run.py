@@ -132,8 +132,8 @@ def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer,
     if limits is RATE_LIMITS_OFF:
         name, slug = f"{name}, no rate limit", f"{slug}-nolimits"
     env = ours_env(store, redis, fresh_dir(WORK / slug) / "data", limits)
-    server = ServerProcess.uvicorn(env, WORK / f"{slug}.log", workers=workers,
-                                   python=str(python or sys.executable))
+    server = ServerProcess.python_m_bot(env, WORK / f"{slug}.log", workers=workers,
+                                        python=str(python or sys.executable))
     stack.enter_context(server)
     return Target(name, server, ours_cycle, store)
 

@@ -28,7 +28,8 @@ def main() -> int:
 
     from bot.web.app import create_app
 
-    app = create_app(settings)
+    # With several workers each builds its own app (bot/web/workers.py).
+    app = create_app(settings) if settings.workers == 1 else None
     if settings.uses_onetimesecret:
         log.info("secrets kept by Onetime Secret at %s", settings.ots_base_url)
     else:
@@ -43,6 +44,8 @@ def main() -> int:
             "Slack not connected: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
             "(or SLACK_APP_TOKEN for Socket Mode) to answer /ots"
         )
+    if app is None:
+        return serve_workers(settings)
     # No access log: secret keys are in request paths.
     uvicorn.run(
         app,
@@ -53,6 +56,19 @@ def main() -> int:
         server_header=False,
         proxy_headers=True,
     )
+    return 0
+
+
+def serve_workers(settings: Settings) -> int:
+    from bot.web import workers
+
+    try:
+        sock = workers.listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    workers.serve(settings, sock)
     return 0
 
 

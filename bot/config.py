@@ -55,6 +55,7 @@ class Settings:
     max_ttl: int = 30 * DAY
     max_secret_bytes: int = 10_000
     passphrase_attempts: int = 5
+    workers: int = 1  # processes `python -m bot` serves with (bot/web/workers.py)
     receipt_poll_seconds: int = 60
     max_body_bytes: int = 256 * KIB
     # Per client address and window; 0 turns a limit off. Defaults are the
@@ -112,6 +113,7 @@ class Settings:
             max_ttl=max_ttl,
             max_secret_bytes=max_secret_bytes,
             passphrase_attempts=env.integer("PASSPHRASE_ATTEMPTS", 5, minimum=1, maximum=100),
+            workers=env.integer("WORKERS", 1, minimum=1, maximum=64),
             receipt_poll_seconds=env.integer(
                 "RECEIPT_POLL_SECONDS", 60, minimum=1, maximum=86400
             ),

@@ -1,12 +1,13 @@
 """SIGTERM under load: in-flight requests finish, and no secret is lost or revealed twice.
 
-A real `python -m bot` process serves reveals of passphrase secrets (each takes
-about 0.1 s of scrypt, at the production cost) while workers reveal plain
-secrets in a steady stream. SIGTERM arrives as soon as the first slow reveal has
-answered, so the others are still being worked on. Every slow reveal must get
-its secret; the stream must see only answers or refused connections. Then a
-fresh process on the same store proves that each secret went out exactly once:
-a secret whose reveal got no answer is still there, and nothing is there twice.
+A real `python -m bot` (one process, or a supervisor with two workers) serves
+reveals of passphrase secrets (each takes about 0.1 s of scrypt, at the
+production cost) while workers reveal plain secrets in a steady stream. SIGTERM
+arrives as soon as the first slow reveal has answered, so the others are still
+being worked on. Every slow reveal must get its secret; the stream must see only
+answers or refused connections. Then a fresh process on the same store proves
+that each secret went out exactly once: a secret whose reveal got no answer is
+still there, and nothing is there twice.
 """
 
 from __future__ import annotations
@@ -146,12 +147,15 @@ async def share_both(env: dict[str, str]) -> tuple[list[Shared], list[Shared]]:
         await store.close()
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["1-worker", "2-workers"])
 def test_sigterm_finishes_in_flight_reveals_and_loses_nothing(
-    store_env: dict[str, str], tmp_path: Path
+    store_env: dict[str, str], tmp_path: Path, workers: int
 ) -> None:
     slow, stream = asyncio.run(share_both(store_env))
 
-    server = ServerProcess.python_m_bot(store_env, tmp_path / "first.log").start()
+    server = ServerProcess.python_m_bot(
+        store_env, tmp_path / "first.log", workers=workers
+    ).start()
     try:
         slow_outcomes, stream_outcomes, signalled_at = asyncio.run(
             reveal_under_sigterm(server, slow, stream)
@@ -172,7 +176,7 @@ def test_sigterm_finishes_in_flight_reveals_and_loses_nothing(
     log = server.log()
     # uvicorn re-raises the signal once it has shut down, as process managers expect.
     assert exit_code in (0, -signal.SIGTERM), log[-3000:]
-    assert "Application shutdown complete" in log, log[-3000:]
+    assert log.count("Application shutdown complete") == workers, log[-3000:]
     assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
     delivered = {o.shared.secret_key for o in (*slow_outcomes, *stream_outcomes)

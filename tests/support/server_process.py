@@ -31,7 +31,8 @@ APP_VARIABLES = (
     "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DEFAULT_TTL", "MAX_TTL",
     "MAX_SECRET_BYTES", "PASSPHRASE_ATTEMPTS", "OTS_REGION", "OTS_URL", "OTS_USERNAME",
     "OTS_API_TOKEN", "API_USERS", "MAX_BODY_BYTES", "RATE_LIMIT_CREATE",
-    "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW", "FORWARDED_ALLOW_IPS",
+    "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW", "FORWARDED_ALLOW_IPS", "WORKERS",
+    "RECEIPT_POLL_SECONDS",
 )
 # Bolt switches to OAuth when these are set at all, even blank: they are removed.
 _REMOVED = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
@@ -39,7 +40,8 @@ _REMOVED = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
 # far above that, rather than turning them off, so their code still runs.
 UNLIMITED = {"RATE_LIMIT_CREATE": "1000000000", "RATE_LIMIT_REVEAL": "1000000000"}
 TEST_SCRYPT_N = 2**8
-_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+# uvicorn's line, or bot/web/workers.py's when WORKERS > 1.
+_LISTENING = re.compile(r"(?:Uvicorn running|serving) on http://127\.0\.0\.1:(\d+)")
 _READY = "Application startup complete"
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -79,9 +81,12 @@ class ServerProcess:
         return cls(argv, env, log_path, ready_count=workers)
 
     @classmethod
-    def python_m_bot(cls, env: dict[str, str], log_path: Path) -> ServerProcess:
-        return cls([sys.executable, "-m", "bot"], {"HOST": "127.0.0.1", "PORT": "0", **env},
-                   log_path)
+    def python_m_bot(
+        cls, env: dict[str, str], log_path: Path, *, workers: int = 1,
+        python: str = sys.executable,
+    ) -> ServerProcess:
+        env = {"HOST": "127.0.0.1", "PORT": "0", "WORKERS": str(workers), **env}
+        return cls([python, "-m", "bot"], env, log_path, ready_count=workers)
 
     @property
     def pid(self) -> int:
