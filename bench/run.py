@@ -50,6 +50,8 @@ from tests.support.slack_requests import SIGNING_SECRET  # noqa: E402
 WORK = ROOT / "bench" / ".work"
 SNAPPASS_VENV = WORK / "snappass"
 SNAPPASS = "snappass==1.6.2"
+GUNICORN = "gunicorn==23.0.0"
+GUNICORN_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 SNAPPASS_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 SPEEDUPS_VENV = WORK / "speedups"
 # What `uvicorn[standard]` users get (uvloop, httptools) plus redis-py's C parser.
@@ -90,10 +92,11 @@ def ensure_snappass() -> Path:
     if not python.exists():
         print(f"installing {SNAPPASS} into {SNAPPASS_VENV.relative_to(ROOT)} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(SNAPPASS_VENV)], check=True)
-    check = subprocess.run([str(python), "-c", "import snappass.main"], capture_output=True,
-                           env={**os.environ, "REDIS_HOST": "127.0.0.1"})
+    check = subprocess.run([str(python), "-c", "import snappass.main, gunicorn"],
+                           capture_output=True, env={**os.environ, "REDIS_HOST": "127.0.0.1"})
     if check.returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", SNAPPASS], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", SNAPPASS, GUNICORN],
+                       check=True)
     return python
 
 
@@ -150,6 +153,18 @@ def start_snappass(stack: ExitStack, python: Path, redis: RedisServer) -> Target
     return Target("snappass (Flask), redis", server, snappass_cycle, REDIS_LABEL)
 
 
+def start_snappass_gunicorn(stack: ExitStack, python: Path, redis: RedisServer) -> Target:
+    """snappass behind a production WSGI server: 2 processes x 8 threads for 16 connections."""
+    env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis.port), "NO_SSL": "True",
+           "SNAPPASS_REDIS_DB": "1"}
+    argv = [str(python), "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "2",
+            "--worker-class", "gthread", "--threads", "8", "snappass.main:app"]
+    server = ServerProcess(argv, env, WORK / "snappass-gunicorn.log",
+                           listening=GUNICORN_LISTENING, ready_count=0)
+    stack.enter_context(server)
+    return Target("snappass (gunicorn, 2x8), redis", server, snappass_cycle, REDIS_LABEL)
+
+
 def fresh_dir(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -196,6 +211,8 @@ def print_slack(s: SlackSamples) -> None:
 def verdicts(results: dict[str, Samples], slack: SlackSamples | None) -> list[str]:
     lines = []
     snappass = next((s for n, s in results.items() if n.startswith(SNAPPASS_LABEL)), None)
+    gunicorn = next((s for n, s in results.items() if n.startswith(f"{SNAPPASS_LABEL} (gunicorn")),
+                    None)
     for name, s in results.items():
         if name.startswith(SNAPPASS_LABEL):
             continue
@@ -205,6 +222,8 @@ def verdicts(results: dict[str, Samples], slack: SlackSamples | None) -> list[st
             line += f"   cycles/s ours/snappass {ratio:4.1f}x"
             line += " (target >= 4x)" if REDIS_LABEL in name else "              "
             line += f"   server CPU per cycle {snappass.cpu_per_cycle / s.cpu_per_cycle:4.1f}x less"
+        if gunicorn is not None and gunicorn.rate:
+            line += f"   vs snappass on gunicorn {s.rate / gunicorn.rate:4.1f}x"
         lines.append(line)
     if slack is not None:
         lines.append(f"/ots ack p99 {percentile(slack.ack, .99) * 1000:.1f} ms (target < 100)")
@@ -237,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
                                               speedups_python, RATE_LIMITS_OFF))
         if snappass_python is not None:
             targets.append(start_snappass(stack, snappass_python, redis))
+            targets.append(start_snappass_gunicorn(stack, snappass_python, redis))
         print(f"{len(targets)} targets up; {args.rounds} round(s) of {args.duration:g} s each "
               f"(+{args.warmup:g} s warm-up), {args.connections} connections", flush=True)
         for round_ in range(args.rounds):
