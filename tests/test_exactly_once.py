@@ -1,9 +1,11 @@
 """Exactly once across processes: 200 secrets, each raced by 16 concurrent reveals.
 
 Two real server processes share one store (one Redis, or one SQLite file); each
-secret's 16 reveal requests are sent at once, split 8 and 8 between them. Every
-secret must be delivered to exactly one request, every other request must get
-the plain "not found" answer, and the receipt must say "received".
+secret's 16 reveal requests are sent at once, split 8 and 8 between them, half
+to the reveal page (POST /secret/{key}) and half to the API (POST
+/api/v1/secret/{key}). Every secret must be delivered to exactly one request,
+every other request must get the plain "not found" answer, and the receipt
+must say "received".
 
 Secrets are created directly through an EmbeddedStore on the same storage. The
 servers run with a cheaper scrypt (see tests/support/server_process.py): 3,200
@@ -102,16 +104,20 @@ async def share_all(store: EmbeddedStore, with_passphrase: bool) -> list[Shared]
 
 async def race(session: aiohttp.ClientSession, urls: list[str], shared: Shared,
                first: int) -> list[Answer]:
-    """All reveal requests for one secret at once, alternating between the servers."""
+    """All reveal requests for one secret at once, alternating between the servers
+    and, on each server, between the reveal page and the API."""
     form = {"passphrase": shared.passphrase} if shared.passphrase else {}
 
-    async def reveal(server: int) -> Answer:
-        async with session.post(f"{urls[server]}/secret/{shared.secret_key}",
+    async def reveal(server: int, path: str) -> Answer:
+        async with session.post(f"{urls[server]}{path}{shared.secret_key}",
                                 data=form) as response:
             return Answer(server, response.status, await response.text())
 
-    servers = [(first + i) % len(urls) for i in range(REVEALS_PER_SECRET)]
-    return list(await asyncio.gather(*(reveal(server) for server in servers)))
+    paths = ("/secret/", "/secret/", "/api/v1/secret/", "/api/v1/secret/")
+    return list(await asyncio.gather(*(
+        reveal((first + i) % len(urls), paths[i % len(paths)])
+        for i in range(REVEALS_PER_SECRET)
+    )))
 
 
 async def race_all(urls: list[str], shared: list[Shared]) -> list[list[Answer]]:
