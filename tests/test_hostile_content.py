@@ -172,6 +172,20 @@ def test_bidi_text_is_isolated_to_the_secret(http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("secret", "warned"),
+    [(HOSTILE["rtl-override"], True), (HOSTILE["zero-width"], True), ("\u2066a\u2069", True),
+     ("סיסמה بسيطة", False), (HOSTILE["script"], False), (HOSTILE["control"], False)],
+)
+def test_invisible_and_direction_characters_are_pointed_out(
+    http: httpx.Client, secret: str, warned: bool
+) -> None:
+    # "\u202etxt.exe" displays as "exe.txt": the page says the text is not what it looks.
+    response = reveal_page(http, secret)
+    notice = "contains invisible or text-direction characters" in response.text
+    assert notice is warned
+
+
+@pytest.mark.parametrize(
     "path",
     ["/secret/%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/secret/%E2%80%AE" + "a" * 31,
      "/secret/" + "a" * 5000],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import unicodedata
 from html import escape
 
 _CSS = """
@@ -87,12 +88,25 @@ def reveal_prompt(*, action: str, passphrase_required: bool) -> str:
     )
 
 
+def has_hidden_characters(value: str) -> bool:
+    """Direction overrides, zero-width and other invisible format characters."""
+    return any(unicodedata.category(c) == "Cf" for c in value)
+
+
 def revealed(value: str) -> str:
+    # "\u202etxt.exe" shows as "exe.txt": say so, since what is seen is not all there is.
+    hidden = (
+        '<p class="muted">This secret contains invisible or text-direction characters: '
+        "what you see may differ from what it is. Copy gives it exactly as it was sent.</p>"
+        if has_hidden_characters(value)
+        else ""
+    )
     return _page(
         "Your secret",
         "<h1>Your secret</h1>"
         "<p>This is the only time it is shown. Copy it now: "
         "reloading this page will not show it again.</p>"
+        f"{hidden}"
         # The parser drops one newline right after <pre>: ours, not the secret's.
         # A literal CR would be read as LF; as a character reference it stays CR.
         f'<pre id="secret">\n{escape(value).replace(chr(13), "&#13;")}</pre>'
