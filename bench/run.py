@@ -314,14 +314,17 @@ def markdown(results: dict[str, Samples], slack: SlackSamples | None,
              args: argparse.Namespace) -> str:
     """The tables for docs/benchmarks.md, from the same figures as the printout."""
     snappass = next((s for n, s in results.items() if n.startswith(SNAPPASS_LABEL)), None)
+    gunicorn = next((s for n, s in results.items() if n.startswith(f"{SNAPPASS_LABEL} (gunicorn")),
+                    None)
     lines = [
         f"{args.connections} connections, {args.rounds} x {args.duration:g} s per target "
         f"(after {args.warmup:g} s warm-up each), alternating. Latencies in ms, CPU in ms "
         "per cycle.",
         "",
-        "| target | cycles/s | x snappass | create p50 / p99 | reveal p50 / p99 "
-        "| cycle p50 / p99 | server CPU | x less than snappass | client CPU | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| target | cycles/s | x snappass | x snappass on gunicorn | create p50 / p99 "
+        "| reveal p50 / p99 | cycle p50 / p99 | server CPU | x less than snappass "
+        "| client CPU | errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, s in results.items():
         versus = snappass is not None and snappass.rate and not name.startswith(SNAPPASS_LABEL)
@@ -329,6 +332,7 @@ def markdown(results: dict[str, Samples], slack: SlackSamples | None,
             return f"{percentile(values, .5) * 1000:.1f} / {percentile(values, .99) * 1000:.1f}"
         lines.append(
             f"| {name} | {s.rate:.0f} | {f'{s.rate / snappass.rate:.1f}' if versus else ''} "
+            f"| {f'{s.rate / gunicorn.rate:.1f}' if versus and gunicorn else ''} "
             f"| {pair(s.create)} | {pair(s.reveal)} | {pair(s.cycle)} "
             f"| {s.cpu_per_cycle * 1000:.2f} "
             f"| {f'{snappass.cpu_per_cycle / s.cpu_per_cycle:.1f}' if versus else ''} "
