@@ -18,6 +18,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
+from bot.backends.base import Revealed
 from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendError, BackendUnavailable, SecretNotFound
 from bot.slack import blocks, ids, modals
@@ -28,6 +29,7 @@ from bot.slack.sharing import ShareRequest, ShareResult
 log = logging.getLogger(__name__)
 
 RECIPIENT_CHECK_SECONDS = 1.5  # the whole submission must be answered within 3 s
+REVEAL_ACK_SECONDS = 2.0  # longer, and the reveal's outcome arrives by views.update
 TRIGGER_TOO_LATE = (
     "Slack did not let the form open in time (it allows 3 seconds). Please try again."
 )
@@ -213,20 +215,51 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
         ))
         return
     passphrase = _values(view).get(ids.REVEAL_PASSPHRASE_BLOCK, {}).get("value") or None
+    reveal = asyncio.ensure_future(deps.backend.reveal(secret_key, passphrase, via="slack"))
+    done, _ = await asyncio.wait({reveal}, timeout=REVEAL_ACK_SECONDS)
+    if done:
+        answer, revealed = await _reveal_answer(reveal, deps, secret_key, meta, sender)
+        await ack(**answer)
+    else:
+        # The reveal may already have consumed the secret, so it is never cancelled:
+        # the modal says "revealing" now and shows the outcome when the backend answers.
+        await ack(response_action="update", view=modals.notice_modal(
+            "One-time secret",
+            ":hourglass_flowing_sand: Revealing… the secret store is slow right now.",
+        ))
+        answer, revealed = await _reveal_answer(reveal, deps, secret_key, meta, sender)
+        try:
+            await deps.messenger.update_view(str(view["id"]), _as_view(answer))
+        except SlackFailure:
+            log.warning("could not show a slow reveal's outcome: the modal was gone")
+    if revealed and meta.get("c") and meta.get("ts"):
+        await _mark_dm_revealed(deps, str(meta["c"]), str(meta["ts"]), sender)
+
+
+async def _reveal_answer(
+    reveal: asyncio.Future[Revealed], deps: SlackDeps, secret_key: str,
+    meta: dict[str, Any], sender: str,
+) -> tuple[dict[str, Any], bool]:
+    """What the reveal modal should become, and whether the secret was shown."""
     try:
-        revealed = await deps.backend.reveal(secret_key, passphrase, via="slack")
+        revealed = await reveal
     except SecretNotFound:
-        await ack(**await _not_revealed(deps, secret_key, bool(meta.get("p"))))
-        return
+        return await _not_revealed(deps, secret_key, bool(meta.get("p"))), False
     except BackendError as exc:
         log.warning("reveal in Slack failed: %s", type(exc).__name__)
-        await ack(**_store_trouble(bool(meta.get("p")), exc))
-        return
-    await ack(response_action="update", view=modals.revealed_modal(
-        sender=sender, value=revealed.value
-    ))
-    if meta.get("c") and meta.get("ts"):
-        await _mark_dm_revealed(deps, str(meta["c"]), str(meta["ts"]), sender)
+        return _store_trouble(bool(meta.get("p")), exc), False
+    view = modals.revealed_modal(sender=sender, value=revealed.value)
+    return {"response_action": "update", "view": view}, True
+
+
+def _as_view(answer: dict[str, Any]) -> dict[str, Any]:
+    """An ack answer as a whole view: inline errors can only travel in an ack."""
+    if answer.get("response_action") == "update":
+        return dict(answer["view"])
+    text = " ".join(str(t) for t in answer.get("errors", {}).values())
+    return modals.notice_modal(
+        "One-time secret", f":warning: {text} Use *Reveal in Slack* in the message to try again."
+    )
 
 
 async def _not_revealed(deps: SlackDeps, secret_key: str, passphrase: bool) -> dict[str, Any]:
