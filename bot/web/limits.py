@@ -6,9 +6,10 @@ Two ASGI middlewares, outermost first:
   arrive, before any route or parser sees it. A body over `MAX_BODY_BYTES`
   (1 MiB at least for /slack/events, which Slack fills with whole messages)
   gets 413 at once: when Content-Length announces it, before a byte is read;
-  when Content-Length is absent (chunked) or smaller than what is sent, as
-  soon as the running count passes the cap. The route then gets the body
-  from memory, so no parser can be made to read more than the cap.
+  when there is none (chunked), as soon as the running count passes the cap.
+  A Content-Length smaller than what is sent is all the server reads: the
+  rest is not this request's body. The route then gets the body from memory,
+  so no parser can be made to read more than the cap.
 - `RateLimit` counts creations and reveal attempts per client address in
   fixed windows. The counters live in the app's own storage (`incr` with
   expiry: one Redis command, one SQLite statement), so every worker and
