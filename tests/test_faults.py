@@ -97,7 +97,9 @@ def test_redis_outage_gives_clear_503s_and_service_resumes_by_itself(
 
     assert health(server) == {"status": "degraded", "backend": "embedded", "store": "unreachable"}
     # The API: JSON 503 with a message, and no secret_key for a share that did not happen.
-    during = (api_share(server, "during the outage"), api_reveal(server, plain["secret_key"]))
+    receipt_api = httpx.get(f"{server.url}/api/v1/private/{plain['metadata_key']}")
+    during = (api_share(server, "during the outage"), api_reveal(server, plain["secret_key"]),
+              receipt_api)
     for response in during:
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/json; charset=utf-8"
@@ -105,7 +107,8 @@ def test_redis_outage_gives_clear_503s_and_service_resumes_by_itself(
         assert "secret_key" not in response.json()
     # The web: a page that says so, for the GET and for the reveal.
     page = f"{server.url}/secret/{plain['secret_key']}"
-    for response in (httpx.get(page), httpx.post(page)):
+    receipt_page = f"{server.url}/private/{plain['metadata_key']}"
+    for response in (httpx.get(page), httpx.post(page), httpx.get(receipt_page)):
         assert response.status_code == 503
         assert "Temporarily unavailable" in response.text
         assert "plain before" not in response.text
