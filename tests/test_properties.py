@@ -343,3 +343,37 @@ def test_nothing_the_tests_sent_was_logged(
     leaked = sorted(value for value in SENT if value in logged)
     assert not leaked, leaked[:5]
     assert not [line for line in log_lines if "Traceback" in line]
+
+
+# -- the Slack text parsers, alone -------------------------------------------------------
+
+
+def slack_escape(text: str) -> str:
+    """What Slack does to typed text with should_escape: true."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@settings(max_examples=300, deadline=None)
+@given(typed=TEXT)
+def test_unescape_gives_back_exactly_what_was_typed(typed: str) -> None:
+    from bot.slack.text import unescape
+
+    assert unescape(slack_escape(typed)) == typed
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    users=st.lists(st.from_regex(r"[UW][A-Z0-9]{2,10}", fullmatch=True), max_size=3),
+    labels=st.booleans(),
+    typed=TEXT,
+)
+def test_leading_mentions_split_off_and_the_secret_is_kept_whole(
+    users: list[str], labels: bool, typed: str
+) -> None:
+    from bot.slack.text import split_mentions, unescape
+
+    mentions = "".join(f"<@{u}|{u.lower()}> " if labels else f"<@{u}> " for u in users)
+    recipients, rest = split_mentions(mentions + slack_escape(typed))
+    assert list(recipients) == list(dict.fromkeys(users))
+    # One separating space belongs to the command; everything after is the secret.
+    assert unescape(rest) == typed
