@@ -335,7 +335,7 @@ def test_any_signed_body_is_answered_below_500(
 def test_nothing_the_tests_sent_was_logged(
     log_lines: list[str], slack: FakeSlack, server: ServedApp
 ) -> None:
-    """Runs last in this module: every secret, passphrase and command text sent above."""
+    """After the HTTP tests above: every secret, passphrase and command text they sent."""
     time.sleep(0.5)  # Slack work after the acks may still be logging
     if not SENT:
         pytest.skip("checks what the tests above sent: run it with them")
