@@ -113,9 +113,12 @@ class EmbeddedStore:
         for listener in self._listeners:
             try:
                 await listener(event)
-            except Exception:
+            except Exception as exc:
                 # A failed notification must never undo or fail the reveal itself.
-                log.exception("secret event listener failed (kind=%s)", event.kind)
+                # The type only: a client library's message may quote what it sent.
+                log.error(
+                    "secret event listener failed (kind=%s): %s", event.kind, type(exc).__name__
+                )
 
     # -- links --------------------------------------------------------------
 
