@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def store_env(store_kind: str, data_dir: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
-def two_servers(store_env: dict[str, str], tmp_path: Path) -> list[ServerProcess]:
+def two_servers(store_env: dict[str, str], tmp_path: Path) -> Iterator[list[ServerProcess]]:
     servers = [
         ServerProcess.uvicorn(
             store_env, tmp_path / f"server{i}.log",
@@ -134,7 +135,7 @@ async def race_all(urls: list[str], shared: list[Shared]) -> list[list[Answer]]:
 
 
 async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bool
-                       ) -> tuple[list[Shared], list[list[Answer]], list[str | None]]:
+                       ) -> tuple[list[Shared], list[list[Answer]], list[str]]:
     store = open_store(env)
     try:
         shared = await share_all(store, with_passphrase)
@@ -147,7 +148,7 @@ async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bo
 
 
 def check_exactly_once(shared: list[Shared], answers: list[list[Answer]],
-                       after: list[str | None]) -> None:
+                       after: list[str]) -> None:
     assert len(answers) == SECRETS
     winners: Counter[int] = Counter()
     other_bodies: set[str] = set()
