@@ -16,7 +16,6 @@ cost changes how long a check takes, not who wins the atomic delete.
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,19 +27,17 @@ import pytest
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.factory import make_backend
 from bot.config import Settings
-from tests.support.server_process import TEST_SCRYPT_N, UNLIMITED, ServerProcess
+from tests.support.server_process import (
+    TEST_SCRYPT_N,
+    UNLIMITED,
+    ServerProcess,
+    Shared,
+    share_many,
+)
 
 SECRETS = 200
 REVEALS_PER_SECRET = 16
 SECRETS_RACED_AT_ONCE = 16  # 256 requests in flight: more than a Redis pool holds
-
-
-@dataclass(frozen=True)
-class Shared:
-    secret_key: str
-    metadata_key: str
-    value: str
-    passphrase: str | None
 
 
 @dataclass(frozen=True)
@@ -85,24 +82,6 @@ def open_store(env: dict[str, str]) -> EmbeddedStore:
     return store
 
 
-async def share_all(store: EmbeddedStore, with_passphrase: bool) -> list[Shared]:
-    async def share_one() -> Shared:
-        value = f"value-{secrets.token_hex(12)}"
-        passphrase = f"pass-{secrets.token_hex(4)}" if with_passphrase else None
-        receipt = await store.share(value, passphrase=passphrase)
-        assert receipt.secret_key is not None
-        return Shared(receipt.secret_key, receipt.metadata_key, value, passphrase)
-
-    # A few at a time, as the API's clients would create them.
-    gate = asyncio.Semaphore(16)
-
-    async def share_gated() -> Shared:
-        async with gate:
-            return await share_one()
-
-    return list(await asyncio.gather(*(share_gated() for _ in range(SECRETS))))
-
-
 async def race(session: aiohttp.ClientSession, urls: list[str], shared: Shared,
                first: int) -> list[Answer]:
     """All reveal requests for one secret at once, alternating between the servers
@@ -138,7 +117,7 @@ async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bo
                        ) -> tuple[list[Shared], list[list[Answer]], list[str]]:
     store = open_store(env)
     try:
-        shared = await share_all(store, with_passphrase)
+        shared = await share_many(store, SECRETS, with_passphrase)
         answers = await race_all(urls, shared)
         states = [(await store.receipt(s.metadata_key)).state for s in shared]
         left = [s.secret_key for s in shared if await store.peek(s.secret_key) is not None]

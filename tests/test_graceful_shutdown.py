@@ -13,7 +13,6 @@ still there, and nothing is there twice.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import time
 from dataclasses import dataclass
@@ -25,20 +24,12 @@ import pytest
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.factory import make_backend
 from bot.config import Settings
-from tests.support.server_process import UNLIMITED, ServerProcess
+from tests.support.server_process import UNLIMITED, ServerProcess, Shared, share_many
 
 SLOW_REVEALS = 12  # passphrase secrets revealed at once when SIGTERM arrives
 STREAM_SECRETS = 400  # plain secrets revealed by the steady stream
 STREAM_WORKERS = 8
 STREAM_PAUSE = 0.05  # each worker's pause between reveals: at most 160 reveals/s in all
-
-
-@dataclass(frozen=True)
-class Shared:
-    secret_key: str
-    metadata_key: str
-    value: str
-    passphrase: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,23 +52,6 @@ def open_store(env: dict[str, str]) -> EmbeddedStore:
     store = make_backend(Settings.from_env(env))
     assert isinstance(store, EmbeddedStore)
     return store
-
-
-async def share(store: EmbeddedStore, count: int, with_passphrase: bool) -> list[Shared]:
-    async def one() -> Shared:
-        value = f"value-{secrets.token_hex(12)}"
-        passphrase = f"pass-{secrets.token_hex(4)}" if with_passphrase else None
-        receipt = await store.share(value, passphrase=passphrase)
-        assert receipt.secret_key is not None
-        return Shared(receipt.secret_key, receipt.metadata_key, value, passphrase)
-
-    gate = asyncio.Semaphore(16)
-
-    async def gated() -> Shared:
-        async with gate:
-            return await one()
-
-    return list(await asyncio.gather(*(gated() for _ in range(count))))
 
 
 async def reveal(session: aiohttp.ClientSession, url: str, shared: Shared) -> Outcome:
@@ -142,7 +116,10 @@ async def receipt_states(env: dict[str, str], shared: list[Shared]) -> set[str]:
 async def share_both(env: dict[str, str]) -> tuple[list[Shared], list[Shared]]:
     store = open_store(env)
     try:
-        return await share(store, SLOW_REVEALS, True), await share(store, STREAM_SECRETS, False)
+        return (
+            await share_many(store, SLOW_REVEALS, True),
+            await share_many(store, STREAM_SECRETS, False),
+        )
     finally:
         await store.close()
 

@@ -13,16 +13,21 @@ wins the atomic delete; production always uses `crypto.SCRYPT_N`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from starlette.applications import Starlette
+
+from bot.backends.embedded import EmbeddedStore
 
 # Every variable the app reads that a test might not set: blank means unset to
 # the app, and a blank variable in the environment also wins over `.env`.
@@ -157,3 +162,32 @@ def app_with_test_scrypt() -> Starlette:
     settings = Settings.from_env()
     scrypt_n = int(os.environ.get("TEST_SCRYPT_N") or TEST_SCRYPT_N)
     return build_app(settings, make_backend(settings, scrypt_n=scrypt_n))
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A secret a test stored, with everything needed to reveal and check it."""
+
+    secret_key: str
+    metadata_key: str
+    value: str
+    passphrase: str | None = None
+
+
+async def share_many(store: EmbeddedStore, count: int, with_passphrase: bool) -> list[Shared]:
+    """Store `count` random secrets, 16 at a time, as the API's clients would."""
+
+    async def share_one() -> Shared:
+        value = f"value-{secrets.token_hex(12)}"
+        passphrase = f"pass-{secrets.token_hex(4)}" if with_passphrase else None
+        receipt = await store.share(value, passphrase=passphrase)
+        assert receipt.secret_key is not None
+        return Shared(receipt.secret_key, receipt.metadata_key, value, passphrase)
+
+    gate = asyncio.Semaphore(16)
+
+    async def gated() -> Shared:
+        async with gate:
+            return await share_one()
+
+    return list(await asyncio.gather(*(gated() for _ in range(count))))
