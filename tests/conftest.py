@@ -7,16 +7,10 @@ import pytest
 
 from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
+from tests.support.server_process import APP_VARIABLES
 from tests.support.servers import RedisServer, ServedApp, redis_server
 
-_APP_VARIABLES = (
-    "PORT", "HOST", "PUBLIC_URL", "DATA_DIR", "REDIS_URL", "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "DEFAULT_TTL", "MAX_TTL",
-    "MAX_SECRET_BYTES", "PASSPHRASE_ATTEMPTS", "OTS_REGION", "OTS_URL", "OTS_USERNAME",
-    "OTS_API_TOKEN", "API_USERS", "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET",
-    "MAX_BODY_BYTES", "RATE_LIMIT_CREATE", "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW",
-    "FORWARDED_ALLOW_IPS", "RECEIPT_POLL_SECONDS", "WORKERS",
-)
+_APP_VARIABLES = (*APP_VARIABLES, "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
 
 
 @pytest.fixture(autouse=True)

@@ -34,3 +34,14 @@ def test_readme_documents_every_setting() -> None:
     assert variables, "no settings found: the pattern no longer matches bot/config.py"
     missing = sorted(v for v in variables if f"`{v}`" not in README)
     assert not missing, f"settings missing from README.md: {missing}"
+
+
+def test_tests_clean_every_setting() -> None:
+    """The autouse clean_env fixture and test servers blank every variable the app reads."""
+    from tests.support.server_process import APP_VARIABLES
+
+    source = (ROOT / "bot" / "config.py").read_text()
+    variables = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source))
+    assert variables
+    assert variables <= set(APP_VARIABLES), sorted(variables - set(APP_VARIABLES))
+
