@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,7 @@ from bot.backends import crypto
 from bot.config import Settings
 from bot.web.app import create_app
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import RedisServer, ServedApp
+from tests.support.servers import LocalHTTPFake, RedisServer, ServedApp
 from tests.support.slack_requests import SIGNING_SECRET, command_body, post_signed
 
 LINK = re.compile(r"http://ots\.test/secret/([0-9a-z]{31,})")
@@ -235,7 +235,7 @@ def test_a_receipt_that_cannot_be_updated_does_not_lose_the_revealed_secret(
 # -- the Onetime Secret service slow, erroring or answering garbage --------------------
 
 
-class MisbehavingOTS:
+class MisbehavingOTS(LocalHTTPFake):
     """An HTTP server on 127.0.0.1 that answers every request in one bad way."""
 
     def __init__(self, mode: str) -> None:
@@ -258,9 +258,7 @@ class MisbehavingOTS:
 
             do_POST = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve(Handler)
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
@@ -282,19 +280,9 @@ class MisbehavingOTS:
         handler.end_headers()
         handler.wfile.write(body)
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> MisbehavingOTS:
-        self._thread.start()
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
 
 RESPONSES = {

@@ -22,9 +22,11 @@ import string
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.servers import LocalHTTPFake
 
 USERNAME = "alice@example.com"
 API_TOKEN = "fake-ots-api-token-0123456789abcdef"
@@ -100,7 +102,7 @@ def receipt_json(receipt: _Receipt, now: float) -> dict[str, Any]:
     return body
 
 
-class FakeOTS:
+class FakeOTS(LocalHTTPFake):
     def __init__(self, users: dict[str, str] | None = None) -> None:
         self.users = {USERNAME: API_TOKEN} if users is None else users
         self.requests: list[Request] = []
@@ -108,23 +110,7 @@ class FakeOTS:
         self.receipts: dict[str, _Receipt] = {}
         self._scripted: list[_Scripted] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-
-    def __enter__(self) -> FakeOTS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        self._serve(self._handler(), poll=0.05)
 
     # -- scripting and inspection ---------------------------------------------
 

@@ -19,9 +19,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.support.servers import LocalHTTPFake
 
 BOT_TOKEN = "xoxb-test-token"
 TEAM_ID = "T0TEST"
@@ -61,7 +63,7 @@ class _Failure:
         return all(body.get(k) == v for k, v in self.match.items())
 
 
-class FakeSlack:
+class FakeSlack(LocalHTTPFake):
     def __init__(self, token: str = BOT_TOKEN) -> None:
         self.token = token
         self.calls: list[Call] = []
@@ -74,24 +76,9 @@ class FakeSlack:
         self.views: dict[str, dict[str, Any]] = {}  # open modals by view id
         self.view_ids: dict[str, str] = {}  # trigger id -> id of the view it opened
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve(self._handler())
 
     # -- lifecycle ----------------------------------------------------------
-
-    def __enter__(self) -> FakeSlack:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     @property
     def api_url(self) -> str:
