@@ -8,7 +8,9 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from bot.appstore import load_server_key
 from bot.config import ConfigError, Settings
+from bot.serverkey import ServerKeyError
 
 log = logging.getLogger("bot")
 
@@ -20,6 +22,13 @@ def main() -> int:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        # Made (or read) before serving: a DATA_DIR where no key file can be
+        # written is a configuration error, said once, not a failing worker.
+        load_server_key(settings)
+    except ServerKeyError as exc:
+        print(f"configuration error: SERVER_KEY: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -63,11 +63,13 @@ class Settings:
     rate_limit_create: int = 1000
     rate_limit_reveal: int = 1000
     rate_limit_window: int = 20 * MINUTE
+    rate_limit_ipv6_prefix: int = 64  # IPv6 clients are counted per network of this size
     ots_region: str | None = None
     ots_url: str | None = None
     ots_username: str | None = None
     ots_api_token: str | None = field(default=None, repr=False)
     api_users: tuple[ApiUser, ...] = field(default=(), repr=False)
+    server_key: bytes | None = field(default=None, repr=False)  # SERVER_KEY (bot/serverkey.py)
 
     @property
     def slack_enabled(self) -> bool:
@@ -123,13 +125,18 @@ class Settings:
             rate_limit_window=env.integer(
                 "RATE_LIMIT_WINDOW", 20 * MINUTE, minimum=1, maximum=DAY
             ),
+            rate_limit_ipv6_prefix=env.integer(
+                "RATE_LIMIT_IPV6_PREFIX", 64, minimum=32, maximum=128
+            ),
             ots_region=env.choice("OTS_REGION", OTS_REGIONS),
             ots_url=env.optional_url("OTS_URL"),
             ots_username=env.get("OTS_USERNAME"),
             ots_api_token=env.get("OTS_API_TOKEN"),
             api_users=env.api_users("API_USERS"),
+            server_key=env.server_key("SERVER_KEY"),
         )
         _check_slack(settings)
+        _check_server_key(settings)
         if bool(settings.ots_username) != bool(settings.ots_api_token):
             missing = "OTS_API_TOKEN" if settings.ots_username else "OTS_USERNAME"
             raise ConfigError(missing, "OTS_USERNAME and OTS_API_TOKEN go together; set both")
@@ -149,6 +156,21 @@ def _max_body_bytes(env: _Env, max_secret_bytes: int) -> int:
             f"the largest secret fits in a urlencoded request, got {value}",
         )
     return value
+
+
+def _check_server_key(settings: Settings) -> None:
+    # With SQLite the key file lives beside the data it protects. Replicas that
+    # share a Redis each have their own disk: each would make a key of its own
+    # and could not read what the others sealed (owners, API users' lists).
+    if settings.server_key or not settings.redis_url:
+        return
+    if settings.slack_enabled or settings.api_users:
+        raise ConfigError(
+            "SERVER_KEY",
+            "is required with REDIS_URL when Slack or API_USERS are set, so that every "
+            "replica seals and checks with the same key; make one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
 
 
 def _check_slack(settings: Settings) -> None:
@@ -220,6 +242,17 @@ class _Env:
             # The value may hold a password: never echo it.
             raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
         return raw
+
+    def server_key(self, name: str) -> bytes | None:
+        from bot.serverkey import ServerKeyError, parse_key
+
+        raw = self.get(name)
+        if raw is None:
+            return None
+        try:
+            return parse_key(raw)
+        except ServerKeyError as exc:
+            raise ConfigError(name, str(exc)) from None
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
         raw = self.get(name)

@@ -8,7 +8,7 @@ import pytest
 from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
 from tests.support.server_process import APP_VARIABLES
-from tests.support.servers import RedisServer, ServedApp, redis_server
+from tests.support.servers import TEST_SERVER_KEY, RedisServer, ServedApp, redis_server
 
 _APP_VARIABLES = (*APP_VARIABLES, "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
 
@@ -102,6 +102,7 @@ def app_env(store_kind: str, request: pytest.FixtureRequest, data_dir: Path,
     }
     if store_kind == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["SERVER_KEY"] = TEST_SERVER_KEY
     if store_kind == "onetimesecret":
         from tests.support import fake_ots
 

@@ -6,6 +6,7 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -14,16 +15,17 @@ from bot.backends import crypto
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
+from bot.serverkey import ServerKey
 from bot.web.app import build_app
 from bot.web.limits import RATE_LIMIT_MESSAGE
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import ServedApp
+from tests.support.servers import ServedApp, app_store_of
 
 SECRET = "correct horse battery staple"
 CAP = 262_144  # MAX_BODY_BYTES by default
 
 
-def make_store(path: Path, **kwargs: int) -> EmbeddedStore:
+def make_store(path: Path, **kwargs: Any) -> EmbeddedStore:
     # A cheap scrypt keeps passphrase tests fast; the production cost is tested elsewhere.
     return EmbeddedStore(
         SQLiteStorage(path), public_url="http://ots.test", scrypt_n=2**10, **kwargs
@@ -32,7 +34,7 @@ def make_store(path: Path, **kwargs: int) -> EmbeddedStore:
 
 def serve(env: dict[str, str], store: EmbeddedStore) -> ServedApp:
     settings = Settings.from_env(env)
-    return ServedApp(build_app(settings, store))
+    return ServedApp(build_app(settings, store, app_store_of(store)))
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +347,9 @@ def test_client_addresses_are_not_stored_in_clear() -> None:
             seen.append(key)
             return seen.count(key)
 
-    limiter = RateLimiter(Counts(), {"reveal": 1}, 60, clock=lambda: 130.0)
+    limiter = RateLimiter(
+        Counts(), {"reveal": 1}, 60, key=ServerKey.generate(), clock=lambda: 130.0
+    )
     first = asyncio.run(limiter.hit("reveal", "203.0.113.7"))
     again = asyncio.run(limiter.hit("reveal", "203.0.113.7"))
     assert (first.allowed, again.allowed) == (True, False)
@@ -355,8 +359,9 @@ def test_client_addresses_are_not_stored_in_clear() -> None:
 
 def test_limit_is_shared_by_two_apps_on_one_store(tmp_path: Path) -> None:
     env = {"DATA_DIR": str(tmp_path), "RATE_LIMIT_REVEAL": "4", "RATE_LIMIT_WINDOW": "600"}
-    one = make_store(tmp_path / "shared.sqlite3")
-    two = make_store(tmp_path / "shared.sqlite3")
+    key = ServerKey.generate()  # replicas share SERVER_KEY (or the key file)
+    one = make_store(tmp_path / "shared.sqlite3", server_key=key)
+    two = make_store(tmp_path / "shared.sqlite3", server_key=key)
     with serve(env, one) as first, serve(env, two) as second:
         statuses = [
             httpx.post(f"{server.url}/secret/{crypto.new_key()}").status_code
@@ -431,13 +436,13 @@ def test_a_replayed_slack_request_is_processed_once(
     assert "replayed secret" not in fake_slack.all_text()
 
 
-def test_replay_records_live_as_long_as_the_signature_is_valid() -> None:
+def test_replay_records_live_as_long_as_the_signature_is_valid(tmp_path: Path) -> None:
     import asyncio
 
-    from bot.slack.replay import MemoryOnce, ReplayGuard
+    from bot.slack.replay import ReplayGuard
 
     now = [1_000_000.0]
-    store = MemoryOnce(clock=lambda: now[0])
+    store = SQLiteStorage(tmp_path / "once.sqlite3", clock=lambda: now[0])
     guard = ReplayGuard(store, clock=lambda: now[0])
 
     async def seen(signature: str, timestamp: int) -> bool:
@@ -450,6 +455,7 @@ def test_replay_records_live_as_long_as_the_signature_is_valid() -> None:
         results.append(await seen("v0=a", stamped_ahead))  # still valid, still caught
         now[0] += 3
         results.append(await seen("v0=a", stamped_ahead))  # Bolt refuses it by now
+        await store.close()
         return results
 
     assert asyncio.run(scenario()) == [False, True, True, False]
@@ -544,3 +550,44 @@ def served_slack(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[ServedApp]:
            "SLACK_API_URL": fake_slack.api_url}
     with slack_app(env) as server:
         yield server
+
+
+@pytest.mark.parametrize(("address", "prefix", "bucket"), [
+    ("203.0.113.7", 64, "203.0.113.7"),
+    ("2001:db8:1:2:aaaa::1", 64, "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:fffe", 64, "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:aaaa::1", 48, "2001:db8:1::/48"),
+    ("2001:db8:1:2:aaaa::1", 128, "2001:db8:1:2:aaaa::1/128"),
+    ("::ffff:203.0.113.7", 64, "203.0.113.7"),
+    ("unix-socket", 64, "unix-socket"),
+])
+def test_ipv6_clients_are_counted_per_network(address: str, prefix: int, bucket: str) -> None:
+    from bot.web.limits import client_bucket
+
+    assert client_bucket(address, prefix) == bucket
+
+
+def test_one_ipv6_network_shares_one_limit() -> None:
+    import asyncio
+
+    from bot.web.limits import RateLimiter
+
+    seen: list[str] = []
+
+    class Counts:
+        def __init__(self) -> None:
+            self.counts: dict[str, int] = {}
+
+        async def incr(self, key: str, ttl: int) -> int:
+            seen.append(key)
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return self.counts[key]
+
+    limiter = RateLimiter(Counts(), {"reveal": 2}, 60, key=ServerKey.generate(),
+                          clock=lambda: 130.0)
+    addresses = [f"2001:db8:0:7::{n:x}" for n in range(1, 5)]
+    allowed = [asyncio.run(limiter.hit("reveal", a)).allowed for a in addresses]
+    assert allowed == [True, True, False, False]
+    assert len(set(seen)) == 1 and not any("2001" in key for key in seen)
+    # Another /64 has a bucket of its own.
+    assert asyncio.run(limiter.hit("reveal", "2001:db8:0:8::1")).allowed

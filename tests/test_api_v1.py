@@ -17,7 +17,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.web.app import build_app, create_app
-from tests.support.servers import ServedApp, free_port
+from tests.support.servers import TEST_SERVER_KEY, ServedApp, app_store_of, free_port
 
 ALICE = ("alice@example.com", "alice-token-6f1d0c9b8a7e")
 BOB = ("bob@example.com", "bob-token-0a1b2c3d4e5f")
@@ -43,6 +43,7 @@ def api(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[httpx.Client
     env = api_env(data_dir)
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["SERVER_KEY"] = TEST_SERVER_KEY
     with ServedApp(create_app(Settings.from_env(env))) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=10) as client:
         yield client
@@ -301,7 +302,7 @@ def test_unknown_routes_answer_json_not_found(sqlite_api: httpx.Client, method: 
 
 def test_a_store_that_is_down_answers_503_json(data_dir: Path):
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    settings = Settings.from_env(api_env(data_dir, REDIS_URL=dead))
+    settings = Settings.from_env(api_env(data_dir, REDIS_URL=dead, SERVER_KEY=TEST_SERVER_KEY))
     with ServedApp(create_app(settings)) as server:
         url = server.url + "/api/v1"
         for response in (httpx.get(url + "/status"),
@@ -334,7 +335,7 @@ def test_an_expired_secret_reads_as_expired(data_dir: Path):
     settings = Settings.from_env(api_env(data_dir))
     store = EmbeddedStore(SQLiteStorage(data_dir / "s.sqlite3", clock=clock),
                           public_url=settings.public_url, clock=clock)
-    with ServedApp(build_app(settings, store)) as server, \
+    with ServedApp(build_app(settings, store, app_store_of(store))) as server, \
             httpx.Client(base_url=server.url + "/api/v1") as api:
         shared = ok(api.post("/share", data={"secret": "soon gone", "ttl": "60"}))
         assert shared["created"] == 1_800_000_000
@@ -350,7 +351,9 @@ def test_an_expired_secret_reads_as_expired(data_dir: Path):
 # -- recent's index keeps the store's promise ---------------------------------------------
 
 
-def test_the_recent_index_reveals_no_key_and_follows_the_token(data_dir: Path):
+def test_the_recent_index_names_nobody_reveals_no_key_and_survives_a_new_token(
+    data_dir: Path,
+):
     settings = Settings.from_env(api_env(data_dir))
     with ServedApp(create_app(settings)) as server:
         url = server.url + "/api/v1"
@@ -358,16 +361,21 @@ def test_the_recent_index_reveals_no_key_and_follows_the_token(data_dir: Path):
         assert len(ok(httpx.get(url + "/private/recent", auth=ALICE))) == 1
 
     stored = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
-    for needle in (shared["metadata_key"], shared["secret_key"], ALICE[1], "indexed"):
+    # Neither the owner's address nor their token: the index is named by a keyed
+    # hash of the owner and sealed under the server key, so a copy of the store
+    # offers nothing to test guessed tokens against.
+    for needle in (shared["metadata_key"], shared["secret_key"], ALICE[0], ALICE[1],
+                   "indexed"):
         assert needle.encode() not in stored
 
     rotated = Settings.from_env(api_env(data_dir) | {"API_USERS": f"{ALICE[0]}:a-new-token-99"})
     with ServedApp(create_app(rotated)) as server:
         url = server.url + "/api/v1"
-        # Old entries were sealed under the old token: they are no longer listed,
-        # while the receipt itself still works by its key.
-        assert ok(httpx.get(url + "/private/recent", auth=(ALICE[0], "a-new-token-99"))) == []
-        assert ok(httpx.get(url + f"/private/{shared['metadata_key']}"))["state"] == "viewed"
+        # The list belongs to the account, not to one token: a rotated token still
+        # sees it, and the old token is refused.
+        listed = ok(httpx.get(url + "/private/recent", auth=(ALICE[0], "a-new-token-99")))
+        assert [r["metadata_key"] for r in listed] == [shared["metadata_key"]]
+        v1_error(httpx.get(url + "/private/recent", auth=ALICE), "Not authorized", "401")
 
 
 class FailingStorage(SQLiteStorage):
@@ -382,7 +390,7 @@ def test_an_unexpected_failure_is_a_json_500_that_quotes_nothing(
 ):
     settings = Settings.from_env(api_env(data_dir))
     store = EmbeddedStore(FailingStorage(data_dir / "s.sqlite3"), public_url=settings.public_url)
-    with ServedApp(build_app(settings, store)) as server:
+    with ServedApp(build_app(settings, store, app_store_of(store))) as server:
         response = httpx.get(server.url + "/api/v1/private/abcdefghijklmnopqrstuvwxyz12345")
     assert response.status_code == 500
     assert response.headers["content-type"] == JSON_TYPE

@@ -76,6 +76,8 @@ def test_errors_never_echo_credentials() -> None:
 def test_secrets_stay_out_of_repr() -> None:
     settings = Settings.from_env(
         {"SLACK_BOT_TOKEN": "xoxb-sekrit", "SLACK_SIGNING_SECRET": "sig-sekrit",
-         "REDIS_URL": "redis://:pw-sekrit@h/0", "API_USERS": "a@b.c:tok-sekrit"}
+         "REDIS_URL": "redis://:pw-sekrit@h/0", "API_USERS": "a@b.c:tok-sekrit",
+         "SERVER_KEY": "c2Vrcml0LXNla3JpdC1zZWtyaXQtc2Vrcml0LXNlayE"}
     )
     assert "sekrit" not in repr(settings)
+    assert "c2Vrcml0" not in repr(settings)

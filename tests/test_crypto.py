@@ -47,7 +47,7 @@ def test_seal_and_open_round_trip(passphrase: str | None) -> None:
     sealed = crypto.seal(plaintext, key, AD, passphrase, scrypt_n=FAST)
     assert plaintext not in sealed and key.encode() not in sealed
     assert crypto.needs_passphrase(sealed) is bool(passphrase)
-    assert crypto.open_sealed(sealed, key, AD, passphrase, scrypt_n=FAST) == plaintext
+    assert crypto.open_sealed(sealed, key, AD, passphrase) == plaintext
 
 
 @settings(max_examples=25, deadline=None)
@@ -61,9 +61,9 @@ def test_any_bytes_round_trip_and_only_with_their_associated_data(
 ) -> None:
     key = crypto.new_key()
     sealed = crypto.seal(plaintext, key, associated, passphrase, scrypt_n=FAST)
-    assert crypto.open_sealed(sealed, key, associated, passphrase, scrypt_n=FAST) == plaintext
+    assert crypto.open_sealed(sealed, key, associated, passphrase) == plaintext
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.open_sealed(sealed, key, associated + b"x", passphrase, scrypt_n=FAST)
+        crypto.open_sealed(sealed, key, associated + b"x", passphrase)
 
 
 def test_sealing_twice_gives_different_bytes() -> None:
@@ -71,12 +71,36 @@ def test_sealing_twice_gives_different_bytes() -> None:
     assert crypto.seal(b"same", key, AD) != crypto.seal(b"same", key, AD)
 
 
-def test_the_default_cost_round_trips_and_a_different_cost_does_not_open() -> None:
+def test_the_default_cost_is_owasps_floor_and_is_kept_with_each_secret() -> None:
     key = crypto.new_key()
     sealed = crypto.seal(b"at production cost", key, AD, "pw")
+    assert crypto.SCRYPT_N == 2**17
+    assert sealed[:3] == bytes((2, 1, 17))  # version 2, passphrase, log2 N
     assert crypto.open_sealed(sealed, key, AD, "pw") == b"at production cost"
+    # The cost is authenticated: lowering it in a copy of the store does not open it.
+    cheaper = bytearray(sealed)
+    cheaper[2] = 10
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.open_sealed(sealed, key, AD, "pw", scrypt_n=FAST)
+        crypto.open_sealed(bytes(cheaper), key, AD, "pw")
+
+
+def test_a_secret_sealed_at_a_cheaper_cost_opens_without_being_told_the_cost() -> None:
+    key = crypto.new_key()
+    sealed = crypto.seal(b"cheap", key, AD, "pw", scrypt_n=FAST)
+    assert crypto.open_sealed(sealed, key, AD, "pw") == b"cheap"
+
+
+def test_version_1_records_made_before_the_upgrade_still_open() -> None:
+    """Version 1: no cost byte, N fixed at 2**15. Built here as the old code sealed."""
+    import secrets as random
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key, salt, nonce = crypto.new_key(), random.token_bytes(16), random.token_bytes(12)
+    header = bytes((1, 1)) + salt + nonce
+    aead = AESGCM(crypto._derive(key, salt, "pw", 2**15))
+    sealed = header + aead.encrypt(nonce, b"from before", header + AD)
+    assert crypto.open_sealed(sealed, key, AD, "pw") == b"from before"
 
 
 @pytest.mark.parametrize("passphrase", [None, "pw"])
@@ -87,7 +111,7 @@ def test_every_tampered_byte_fails(passphrase: str | None) -> None:
         tampered = bytearray(sealed)
         tampered[i] ^= 0x01
         with pytest.raises(crypto.DecryptionFailed):
-            crypto.open_sealed(bytes(tampered), key, AD, passphrase, scrypt_n=FAST)
+            crypto.open_sealed(bytes(tampered), key, AD, passphrase)
 
 
 @pytest.mark.parametrize("cut", [1, 16, 40])
@@ -119,7 +143,7 @@ def test_wrong_or_missing_passphrase_fails(given: str | None) -> None:
     key = crypto.new_key()
     sealed = crypto.seal(b"secret", key, AD, "correct horse", scrypt_n=FAST)
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.open_sealed(sealed, key, AD, given, scrypt_n=FAST)
+        crypto.open_sealed(sealed, key, AD, given)
 
 
 def test_clearing_the_passphrase_flag_does_not_skip_the_passphrase() -> None:
@@ -128,13 +152,13 @@ def test_clearing_the_passphrase_flag_does_not_skip_the_passphrase() -> None:
     sealed[1] = 0
     assert not crypto.needs_passphrase(bytes(sealed))
     with pytest.raises(crypto.DecryptionFailed):
-        crypto.open_sealed(bytes(sealed), key, AD, scrypt_n=FAST)
+        crypto.open_sealed(bytes(sealed), key, AD)
 
 
 def test_decryption_failure_says_nothing() -> None:
     key = crypto.new_key()
     sealed = crypto.seal(b"secret", key, AD, "pw", scrypt_n=FAST)
     with pytest.raises(crypto.DecryptionFailed) as caught:
-        crypto.open_sealed(sealed, key, AD, "guess", scrypt_n=FAST)
+        crypto.open_sealed(sealed, key, AD, "guess")
     assert str(caught.value) == ""
     assert caught.value.__cause__ is None and caught.value.__suppress_context__

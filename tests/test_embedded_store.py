@@ -29,6 +29,7 @@ from bot.backends.storage import Storage
 from bot.backends.storage.redis_storage import RedisStorage
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound
+from bot.serverkey import ServerKey
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -112,8 +113,13 @@ async def other_storage(backing: Backing) -> AsyncIterator[Storage]:
     await opened.close()
 
 
+# Stores that share data share the server key, as replicas share SERVER_KEY.
+SERVER_KEY = ServerKey.generate()
+
+
 def make_store(storage: Storage, **options: object) -> EmbeddedStore:
     options.setdefault("scrypt_n", FAST)
+    options.setdefault("server_key", SERVER_KEY)
     return EmbeddedStore(storage, public_url="http://ots.test", **options)  # type: ignore[arg-type]
 
 
@@ -316,6 +322,71 @@ async def test_too_many_wrong_passphrases_burn_the_secret(storage: Storage) -> N
         assert private not in told
 
 
+class CountingStore(EmbeddedStore):
+    """Counts passphrase evaluations (each one a scrypt run)."""
+
+    evaluations = 0
+
+    def _open(self, raw: bytes, key: str, secret_id: str, passphrase: str | None) -> str:
+        if passphrase is not None:
+            type(self).evaluations += 1
+        return super()._open(raw, key, secret_id, passphrase)
+
+
+async def test_a_burst_of_guesses_gets_no_more_evaluations_than_the_limit(
+    storage: Storage, other_storage: Storage
+) -> None:
+    """Forty wrong guesses and the right one, sent at once over two connections: at most
+    PASSPHRASE_ATTEMPTS of them reach scrypt, and the right one, sent seventh, can only
+    win if it was among them."""
+    CountingStore.evaluations = 0
+    stores = [
+        CountingStore(s, public_url="http://ots.test", scrypt_n=FAST, server_key=SERVER_KEY,
+                      passphrase_attempts=5)
+        for s in (storage, other_storage)
+    ]
+    value = unique("value")
+    receipt = await stores[0].share(value, passphrase="right", owner="U1")
+    key = receipt.secret_key or ""
+    calls = [stores[i % 2].reveal(key, f"wrong {i}") for i in range(40)]
+    calls.insert(6, stores[1].reveal(key, "right"))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert all(isinstance(r, Revealed | SecretNotFound) for r in results)
+    assert CountingStore.evaluations <= 5
+    assert await stores[0].peek(key) is None  # received or burned: gone either way
+    state = (await stores[0].receipt(receipt.metadata_key)).state
+    revealed = [r.value for r in results if isinstance(r, Revealed)]
+    assert (state, revealed) in (("received", [value]), ("burned", []))
+
+
+async def test_a_right_passphrase_after_the_limit_is_spent_is_refused(storage: Storage) -> None:
+    store = make_store(storage, passphrase_attempts=3)
+    receipt = await store.share(unique("value"), passphrase="right")
+    for guess in range(3):
+        with pytest.raises(SecretNotFound):
+            await store.reveal(receipt.secret_key or "", f"guess {guess}")
+    with pytest.raises(SecretNotFound):
+        await store.reveal(receipt.secret_key or "", "right")
+    assert (await store.receipt(receipt.metadata_key)).state == "burned"
+
+
+async def test_a_ciphertext_moved_to_another_receipt_does_not_open(storage: Storage) -> None:
+    """The receipt pointer stored with a ciphertext is bound into it: an edited copy of
+    the store cannot make one secret's reveal mark another secret's receipt."""
+    store = make_store(storage)
+    victim = await store.share(unique("victim"), owner="U1")
+    other = await store.share(unique("other"), owner="U1")
+    secret_id = crypto.storage_id("s:", victim.secret_key or "")
+    raw = await storage.take(secret_id)
+    assert raw is not None
+    other_pointer = bytes.fromhex(crypto.storage_id("m:", other.metadata_key)[2:])
+    await storage.put(secret_id, other_pointer + raw[32:], 60)
+    with pytest.raises(BackendUnavailable):
+        await store.reveal(victim.secret_key or "")
+    assert (await store.receipt(other.metadata_key)).state in ("new", "viewed")
+
+
 async def test_guesses_racing_the_right_passphrase_end_one_way_only(
     storage: Storage, other_storage: Storage
 ) -> None:
@@ -440,9 +511,11 @@ async def test_no_stored_byte_holds_a_secret_key_or_passphrase(
     plain_value, protected_value, passphrase = (
         unique("plain-value"), unique("protected-value"), unique("passphrase"),
     )
-    plain = await store.share(plain_value, owner="U1", recipient=("U2",))
-    protected = await store.share(protected_value, passphrase=passphrase, owner="U1")
-    generated = await store.generate(owner="U1", length=40)
+    # Owners and recipients are sealed under the server key: none is in the store.
+    owner, recipient = unique("slack:T0OWNER:U0OWNER"), unique("slack:U0RECIPIENT")
+    plain = await store.share(plain_value, owner=owner, recipient=(recipient,))
+    protected = await store.share(protected_value, passphrase=passphrase, owner=owner)
+    generated = await store.generate(owner=owner, length=40)
     revealed = await store.share(unique("revealed-value"))
     assert protected.secret_key and revealed.secret_key and generated.value
     await store.receipt(plain.metadata_key)
@@ -452,7 +525,8 @@ async def test_no_stored_byte_holds_a_secret_key_or_passphrase(
     canary = unique("canary")
     await storage.put("canary", canary.encode(), 60)
 
-    private = [plain_value, protected_value, passphrase, generated.value, "a wrong guess"]
+    private = [plain_value, protected_value, passphrase, generated.value, "a wrong guess",
+               owner, recipient]
     for receipt in (plain, protected, generated, revealed):
         private += [receipt.secret_key or "", receipt.metadata_key]
 
@@ -578,3 +652,45 @@ def test_generate_password_avoids_look_alikes_and_mixes_classes() -> None:
 
 def test_generated_passwords_differ() -> None:
     assert len({generate_password(12) for _ in range(500)}) == 500
+
+
+async def test_sqlite_forgets_used_secrets_in_every_file_within_seconds(tmp_path: Path) -> None:
+    """No close, no restart: the WAL of a live install must not keep revealed, burned
+    or expired ciphertext (a copy of DATA_DIR plus a used link would open it)."""
+    data_dir = tmp_path / "data"
+    storage = SQLiteStorage(data_dir / "s.sqlite3")
+    store = make_store(storage, min_ttl=1)
+    scrubbing = asyncio.create_task(store.run_scrub(interval=0.5))
+    try:
+        gone = [await store.share(unique("gone"), passphrase="pw" if i % 2 else None)
+                for i in range(6)]
+        expiring = await store.share(unique("expiring"), ttl=1)
+        kept = await store.share(unique("kept"))
+        ciphertexts = []
+        for receipt in [*gone, expiring]:
+            prefix = "p:" if receipt.passphrase_required else "s:"
+            raw = await storage.get(crypto.storage_id(prefix, receipt.secret_key or ""))
+            assert raw is not None
+            ciphertexts.append(raw[32:])
+        for i, receipt in enumerate(gone):
+            if i % 3 == 2:
+                await store.burn(receipt.metadata_key)
+            else:
+                await store.reveal(receipt.secret_key or "", "pw" if i % 2 else None)
+
+        def left() -> list[bytes]:
+            stored = b"".join(p.read_bytes() for p in data_dir.iterdir() if p.is_file())
+            return [c for c in ciphertexts if c in stored]
+
+        assert left(), "the scan must see ciphertext while it is there"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # noqa: ASYNC110 (polling files, not a task)
+            if not left():
+                break
+            await asyncio.sleep(0.25)
+        assert left() == []
+        assert await store.reveal(kept.secret_key or "")  # the live one is untouched
+    finally:
+        scrubbing.cancel()
+        await asyncio.gather(scrubbing, return_exceptions=True)
+        await storage.close()

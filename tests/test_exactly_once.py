@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.appstore import open_app_store
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.factory import make_backend
 from bot.config import Settings
@@ -77,7 +78,8 @@ def two_servers(store_env: dict[str, str], tmp_path: Path) -> Iterator[list[Serv
 
 
 def open_store(env: dict[str, str]) -> EmbeddedStore:
-    store = make_backend(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)
+    settings = Settings.from_env(env)
+    store = make_backend(settings, open_app_store(settings), scrypt_n=TEST_SCRYPT_N)
     assert isinstance(store, EmbeddedStore)
     return store
 

@@ -23,7 +23,7 @@ from bot.backends import crypto
 from bot.config import Settings
 from bot.web.app import create_app
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import LocalHTTPFake, RedisServer, ServedApp
+from tests.support.servers import TEST_SERVER_KEY, LocalHTTPFake, RedisServer, ServedApp
 from tests.support.slack_requests import SIGNING_SECRET, command_body, post_signed
 
 LINK = re.compile(r"http://ots\.test/secret/([0-9a-z]{31,})")
@@ -53,6 +53,7 @@ def app_on_own_redis(
         "SLACK_BOT_TOKEN": fake_slack.token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": fake_slack.api_url,
+        "SERVER_KEY": TEST_SERVER_KEY,
     })
     with ServedApp(create_app(settings)) as server:
         yield server
@@ -211,12 +212,12 @@ def test_a_receipt_that_cannot_be_updated_does_not_lose_the_revealed_secret(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
     # A real Redis that refuses one key family: the app's user may take secrets
-    # (s:, p:, a:, r:) but not touch receipts (m:), so the receipt update after
-    # the atomic take fails, exactly between "taken" and "answered".
+    # (s:, p:, a:, and rl: for its rate limit) but not touch receipts (m:), so the
+    # receipt update after the atomic take fails, exactly between "taken" and "answered".
     admin = redis.Redis.from_url(own_redis.url)
     admin.acl_setuser(
         "no-receipts", enabled=True, passwords=["+pw"], commands=["+@all"],
-        keys=["ots:s:*", "ots:p:*", "ots:a:*", "ots:r:*"],
+        keys=["ots:s:*", "ots:p:*", "ots:a:*", "ots:rl:*"],
     )
     admin.close()
     limited_url = own_redis.url.replace("redis://", "redis://no-receipts:pw@")
@@ -310,8 +311,10 @@ def app_on_bad_ots(
     bad_ots: MisbehavingOTS, tmp_path: Path, fake_slack: FakeSlack
 ) -> Iterator[ServedApp]:
     """The app as create_app builds it for OTS_URL, with a short client timeout injected."""
+    from bot.appstore import AppStore
     from bot.backends.onetimesecret import OnetimeSecretBackend, new_client
     from bot.backends.storage.sqlite_storage import SQLiteStorage
+    from bot.serverkey import ServerKey
     from bot.slack.app import build_slack
     from bot.web.app import build_app
 
@@ -321,13 +324,15 @@ def app_on_bad_ots(
         "SLACK_BOT_TOKEN": fake_slack.token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": fake_slack.api_url,
+        "SERVER_KEY": TEST_SERVER_KEY,
     })
     timeout = httpx.Timeout(CLIENT_TIMEOUT)
     backend = OnetimeSecretBackend(
         new_client(timeout), bad_ots.url, timeout=timeout, read_attempts=2, backoff=0.05
     )
-    slack = build_slack(settings, backend, ledger_storage=SQLiteStorage(tmp_path / "l.sqlite3"))
-    with ServedApp(build_app(settings, backend, slack.bolt, slack.background)) as server:
+    store = AppStore(SQLiteStorage(tmp_path / "l.sqlite3"), ServerKey.generate())
+    slack = build_slack(settings, backend, store)
+    with ServedApp(build_app(settings, backend, store, slack.bolt, slack.background)) as server:
         yield server
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.appstore import open_app_store
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.factory import make_backend
 from bot.config import Settings
@@ -49,7 +50,8 @@ def store_env(store_kind: str, data_dir: Path, request: pytest.FixtureRequest) -
 
 
 def open_store(env: dict[str, str]) -> EmbeddedStore:
-    store = make_backend(Settings.from_env(env))
+    settings = Settings.from_env(env)
+    store = make_backend(settings, open_app_store(settings))
     assert isinstance(store, EmbeddedStore)
     return store
 

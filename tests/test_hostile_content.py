@@ -24,7 +24,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.web.app import build_app
-from tests.support.servers import ServedApp
+from tests.support.servers import ServedApp, app_store_of
 
 HOSTILE = {
     "script": "<script>alert(document.cookie)</script>",
@@ -90,7 +90,8 @@ class PageParts(HTMLParser):
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     path: Path = tmp_path_factory.mktemp("hostile")
     store = EmbeddedStore(SQLiteStorage(path / "s.sqlite3"), public_url="http://ots.test")
-    with ServedApp(build_app(Settings.from_env({"DATA_DIR": str(path)}), store)) as served:
+    settings = Settings.from_env({"DATA_DIR": str(path)})
+    with ServedApp(build_app(settings, store, app_store_of(store))) as served:
         yield served
 
 

@@ -25,8 +25,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.backends.embedded import EmbeddedStore
-from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.slack import ids
 from bot.web.app import create_app
@@ -62,10 +60,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterat
         "SLACK_BOT_TOKEN": slack.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
     }
-    store = EmbeddedStore(
-        SQLiteStorage(path / "s.sqlite3"), public_url="http://ots.test", scrypt_n=2**10
-    )
-    with ServedApp(create_app(Settings.from_env(env), store)) as served:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=2**10)) as served:
         yield served
 
 

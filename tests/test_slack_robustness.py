@@ -24,7 +24,7 @@ from bot.slack import ids
 from bot.slack.app import build_slack
 from bot.web.app import build_app
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import ServedApp
+from tests.support.servers import ServedApp, app_store_of
 from tests.support.slack_requests import SIGNING_SECRET
 from tests.support.slack_world import (
     SlackWorld,
@@ -133,8 +133,10 @@ def test_the_sender_hears_when_a_secret_expires_unread(tmp_path) -> None:
             "DATA_DIR": str(tmp_path)})
         store = EmbeddedStore(SQLiteStorage(tmp_path / "s.sqlite3", clock=clock),
                               public_url=settings.public_url, clock=clock)
-        slack = build_slack(settings, store)
-        with ServedApp(build_app(settings, store, slack.bolt, slack.background)) as served:
+        app_store = app_store_of(store)
+        slack = build_slack(settings, store, app_store)
+        app = build_app(settings, store, app_store, slack.bolt, slack.background)
+        with ServedApp(app) as served:
             world = SlackWorld(served, fake, "sqlite", None, settings)
             alice, bob = new_user(), new_user()
             _, response_url, trigger = world.command("", user=alice)

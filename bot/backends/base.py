@@ -6,6 +6,7 @@ Backends know nothing of Slack or of HTTP routing. Every method raises only
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,10 +43,43 @@ class Revealed:
     value: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What differs between backends, said by the backend rather than guessed by type."""
+
+    # This app serves the secrets' links itself: reveal page, receipt page, /api/v1.
+    serves_links: bool
+    # The backend tells the app the moment a secret is received, burned or expires
+    # (`subscribe`); otherwise the app must poll the receipts it keeps.
+    pushes_events: bool
+    # The backend counts wrong passphrases against this app's PASSPHRASE_ATTEMPTS
+    # (and `peek` can tell whether a secret is still there without using it up).
+    counts_passphrase_attempts: bool
+    # A Slack user id may be kept as a receipt's `recipient`; Onetime Secret would
+    # try to e-mail it.
+    holds_slack_recipients: bool
+
+
+@dataclass(frozen=True)
+class SecretEvent:
+    """Something the owner of a secret may want to hear about. Holds no secret or key."""
+
+    kind: str  # "received", "burned", "expired"
+    custid: str
+    created: int
+    recipient: tuple[str, ...]
+    via: str  # "page", "api", "slack", "burn", "attempts", "expiry"
+
+
+Listener = Callable[[SecretEvent], Awaitable[None]]
+Background = Callable[[], Awaitable[None]]
+
+
 class SecretBackend(Protocol):
     """What the app needs from a place that keeps one-time secrets."""
 
     name: str
+    capabilities: Capabilities
 
     async def share(
         self,
@@ -76,6 +110,16 @@ class SecretBackend(Protocol):
     async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt: ...
 
     async def recent(self, owner: str) -> list[Receipt]: ...
+
+    async def peek(self, secret_key: str) -> bool | None:
+        """Without using it up: None if there is no such secret (or the backend cannot
+        tell), else whether it needs a passphrase."""
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` on state changes (only when `capabilities.pushes_events`)."""
+
+    def background(self) -> list[Background]:
+        """Loops the backend needs run beside the server (maintenance, start-up checks)."""
 
     async def status(self) -> None:
         """Return if the backend is reachable; raise BackendUnavailable if not."""

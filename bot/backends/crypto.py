@@ -6,7 +6,11 @@ derived from it. With a passphrase, scrypt of the passphrase is mixed into the
 key, so a wrong passphrase simply fails to decrypt and no passphrase hash exists
 to attack offline without the link.
 
-Sealed format: version (1 byte) | flags (1 byte) | salt (16) | nonce (12) | ciphertext+tag.
+Sealed format, version 2: version (1 byte) | flags (1 byte) | log2 of scrypt's N
+(1 byte) | salt (16) | nonce (12) | ciphertext+tag. The header is authenticated
+with the associated data, so neither the version nor the cost can be altered.
+Version 1 (no cost byte; N was 2**15) is still opened, so secrets made before the
+upgrade keep working until they expire.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 KEY_LENGTH = 31  # base36 digits: 36**31 > 2**160
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-_VERSION = 1
+_VERSION = 2
 _FLAG_PASSPHRASE = 1
 _SALT = 16
 _NONCE = 12
-_HEADER = 2 + _SALT + _NONCE
+_HEADERS = {1: 2 + _SALT + _NONCE, 2: 3 + _SALT + _NONCE}
+_V1_SCRYPT_N = 2**15
 
-# scrypt cost: 2**15 * 8 * 128 bytes = 32 MiB and ~0.1 s per try on one core.
-SCRYPT_N = 2**15
+# scrypt cost, OWASP's floor: N=2**17, r=8 is 128 MiB and about 0.3 s per try on
+# one core of the reference machine (docs/benchmarks.md). Stored per secret, so a
+# later change of cost leaves older secrets readable.
+SCRYPT_N = 2**17
 
 
 class DecryptionFailed(Exception):
@@ -62,8 +69,11 @@ def seal(
     salt = _random.token_bytes(_SALT)
     nonce = _random.token_bytes(_NONCE)
     flags = _FLAG_PASSPHRASE if passphrase else 0
+    log2_n = scrypt_n.bit_length() - 1
+    if scrypt_n != 1 << log2_n:
+        raise ValueError("scrypt_n must be a power of two")
     aead = AESGCM(_derive(key, salt, passphrase or None, scrypt_n))
-    header = bytes((_VERSION, flags)) + salt + nonce
+    header = bytes((_VERSION, flags, log2_n)) + salt + nonce
     return header + aead.encrypt(nonce, plaintext, header + associated)
 
 
@@ -72,20 +82,32 @@ def open_sealed(
     key: str,
     associated: bytes,
     passphrase: str | None = None,
-    *,
-    scrypt_n: int = SCRYPT_N,
 ) -> bytes:
-    if len(sealed) < _HEADER + 16 or sealed[0] != _VERSION:
+    header = _HEADERS.get(version(sealed), 0)
+    if not header or len(sealed) < header + 16:
         raise DecryptionFailed
     needs_passphrase = bool(sealed[1] & _FLAG_PASSPHRASE)
     if needs_passphrase and not passphrase:
         raise DecryptionFailed
-    salt, nonce = sealed[2 : 2 + _SALT], sealed[2 + _SALT : _HEADER]
+    if sealed[0] == 1:
+        scrypt_n = _V1_SCRYPT_N
+    else:
+        # The byte is authenticated, but only after scrypt ran: an edited record
+        # must not make the server spend gigabytes before the tag check fails.
+        if not 1 <= sealed[2] <= 20:
+            raise DecryptionFailed
+        scrypt_n = 1 << sealed[2]
+    nonce_at = header - _NONCE
+    salt, nonce = sealed[nonce_at - _SALT : nonce_at], sealed[nonce_at:header]
     aead = AESGCM(_derive(key, salt, passphrase if needs_passphrase else None, scrypt_n))
     try:
-        return aead.decrypt(nonce, sealed[_HEADER:], sealed[:_HEADER] + associated)
+        return aead.decrypt(nonce, sealed[header:], sealed[:header] + associated)
     except InvalidTag:
         raise DecryptionFailed from None
+
+
+def version(sealed: bytes) -> int:
+    return sealed[0] if sealed else 0
 
 
 def needs_passphrase(sealed: bytes) -> bool:

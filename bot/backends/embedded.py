@@ -25,17 +25,22 @@ import json
 import logging
 import secrets as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from bot.backends import crypto
-from bot.backends.base import Receipt, Revealed
+from bot.backends.base import (
+    Background,
+    Capabilities,
+    Listener,
+    Receipt,
+    Revealed,
+    SecretEvent,
+)
 from bot.backends.storage import Storage
 from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound
+from bot.serverkey import ServerKey, Unsealable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ MIN_TTL = 60
 GENERATE_LENGTH = 12
 GENERATE_MAX_LENGTH = 128
 SHORTKEY_LENGTH = 8
+SCRUB_SECONDS = 3.0  # how often SQLite drops expired rows and empties its WAL
 RECENT_LIMIT = 100  # receipts `recent` lists, newest first
 # Letters and digits without the look-alikes (0 O o 1 l I).
 _LOWER = "abcdefghijkmnpqrstuvwxyz"
@@ -56,22 +62,14 @@ NUL_REFUSED = (
 )
 
 
-@dataclass(frozen=True)
-class SecretEvent:
-    """Something the owner of a secret may want to hear about. Holds no secret or key."""
-
-    kind: str  # "received", "burned", "expired"
-    custid: str
-    created: int
-    recipient: tuple[str, ...]
-    via: str  # "page", "api", "slack", "burn", "attempts", "expiry"
-
-
-Listener = Callable[[SecretEvent], Awaitable[None]]
-
-
 class EmbeddedStore:
     name = "embedded"
+    capabilities = Capabilities(
+        serves_links=True,
+        pushes_events=True,
+        counts_passphrase_attempts=True,
+        holds_slack_recipients=True,
+    )
 
     def __init__(
         self,
@@ -86,13 +84,17 @@ class EmbeddedStore:
         scrypt_n: int = crypto.SCRYPT_N,
         api_tokens: Mapping[str, str] | None = None,
         min_ttl: int = MIN_TTL,
+        server_key: ServerKey | None = None,
     ) -> None:
         self.storage = storage
+        # Seals owners and recipients in receipts; the app passes the store's key.
+        # Without one (a store built alone, in a test) a key lives as long as the object.
+        self.server_key = server_key or ServerKey.generate()
         # Only tests lower this (to see real expiry in seconds); settings never do.
         self.min_ttl = min_ttl
         # custid -> that API user's private index of receipts (see RecentIndex).
         self._recent = {
-            custid: RecentIndex(custid, token) for custid, token in (api_tokens or {}).items()
+            custid: RecentIndex(custid, self.server_key) for custid in (api_tokens or {})
         }
         self.public_url = public_url.rstrip("/")
         self.default_ttl = default_ttl
@@ -186,11 +188,14 @@ class EmbeddedStore:
         secret_key, metadata_key = crypto.new_key(), crypto.new_key()
         metadata_id = crypto.storage_id("m:", metadata_key)
         secret_id = crypto.storage_id("p:" if passphrase else "s:", secret_key)
+        pointer = bytes.fromhex(metadata_id[2:])
         if passphrase:
-            # scrypt takes ~0.1 s of CPU: keep it off the event loop.
-            sealed = await asyncio.to_thread(self._seal, data, secret_key, secret_id, passphrase)
+            # scrypt takes ~0.3 s of CPU: keep it off the event loop.
+            sealed = await asyncio.to_thread(
+                self._seal, data, secret_key, secret_id, pointer, passphrase
+            )
         else:
-            sealed = self._seal(data, secret_key, secret_id, None)
+            sealed = self._seal(data, secret_key, secret_id, pointer, None)
         record = {
             "custid": custid,
             "state": "new",
@@ -205,10 +210,8 @@ class EmbeddedStore:
         }
         # Receipt first: if the secret write then fails, what is left is an
         # orphaned receipt, never a secret nobody can see the state of.
-        stored = await self.storage.put(metadata_id, _dump(record), 2 * ttl)
-        stored = stored and await self.storage.put(
-            secret_id, bytes.fromhex(metadata_id[2:]) + sealed, ttl
-        )
+        stored = await self.storage.put(metadata_id, self._dump(metadata_id, record), 2 * ttl)
+        stored = stored and await self.storage.put(secret_id, pointer + sealed, ttl)
         if not stored:
             raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
         if custid != "anon" and self._listeners:
@@ -222,9 +225,13 @@ class EmbeddedStore:
             )
         return self._receipt(metadata_key, secret_key, record)
 
-    def _seal(self, data: bytes, key: str, secret_id: str, passphrase: str | None) -> bytes:
+    def _seal(
+        self, data: bytes, key: str, secret_id: str, pointer: bytes, passphrase: str | None
+    ) -> bytes:
+        # The receipt pointer stored beside the ciphertext is bound into it: a copy of
+        # the store cannot be edited to make a reveal update another secret's receipt.
         return crypto.seal(
-            data, key, secret_id.encode(), passphrase, scrypt_n=self._scrypt_n
+            data, key, secret_id.encode() + pointer, passphrase, scrypt_n=self._scrypt_n
         )
 
     # -- revealing ------------------------------------------------------------
@@ -255,6 +262,14 @@ class EmbeddedStore:
         raw = await self.storage.get(secret_id)
         if raw is None:
             raise SecretNotFound
+        # The attempt is reserved (one atomic INCR, shared by every worker and
+        # replica) before scrypt runs: a burst of guesses gets at most
+        # `passphrase_attempts` evaluations, however many arrive at once.
+        attempt = await self.storage.incr(crypto.storage_id("a:", secret_key), self.max_ttl)
+        if attempt > self.passphrase_attempts:
+            # Every allowed try is taken (some may still be running; the last of
+            # them to fail burns the secret): this one is not evaluated at all.
+            raise SecretNotFound
         try:
             if not passphrase:
                 raise crypto.DecryptionFailed
@@ -262,23 +277,24 @@ class EmbeddedStore:
                 self._open, raw, secret_key, secret_id, passphrase
             )
         except crypto.DecryptionFailed:
-            await self._count_failure(secret_key, secret_id, raw)
+            if attempt >= self.passphrase_attempts:
+                await self._burn_after_attempts(secret_id, raw)
             raise SecretNotFound from None
         # Only the caller whose delete removed the record may see the value.
         if not await self.storage.delete(secret_id):
             raise SecretNotFound
         return value, raw
 
-    async def _count_failure(self, secret_key: str, secret_id: str, raw: bytes) -> None:
-        failures = await self.storage.incr(crypto.storage_id("a:", secret_key), self.max_ttl)
-        if failures >= self.passphrase_attempts and await self.storage.delete(secret_id):
+    async def _burn_after_attempts(self, secret_id: str, raw: bytes) -> None:
+        if await self.storage.delete(secret_id):
             await self._mark(raw[:32].hex(), "burned", "attempts")
 
     def _open(self, raw: bytes, key: str, secret_id: str, passphrase: str | None) -> str:
+        sealed = raw[32:]
+        # Version 1 records (made before the pointer was bound) have only the id.
+        associated = secret_id.encode() + (raw[:32] if crypto.version(sealed) >= 2 else b"")
         try:
-            data = crypto.open_sealed(
-                raw[32:], key, secret_id.encode(), passphrase, scrypt_n=self._scrypt_n
-            )
+            data = crypto.open_sealed(sealed, key, associated, passphrase)
         except crypto.DecryptionFailed:
             if passphrase is None and not crypto.needs_passphrase(raw[32:]):
                 # Without a passphrase this can only be a damaged record.
@@ -315,7 +331,7 @@ class EmbeddedStore:
         raw = await self.storage.get(metadata_id)
         if raw is None:
             raise SecretNotFound
-        record = json.loads(raw)
+        record = self._load(metadata_id, raw)
         secret_key = self._secret_key_of(metadata_key, metadata_id, record)
         if secret_key is None or self._state(record) not in ("new", "viewed"):
             raise SecretNotFound
@@ -356,8 +372,11 @@ class EmbeddedStore:
 
     async def _look(self, metadata_key: str) -> Receipt | None:
         """The receipt as it is: unlike `receipt`, reading it does not mark it viewed."""
-        raw = await self.storage.get(crypto.storage_id("m:", metadata_key))
-        return None if raw is None else self._receipt(metadata_key, None, json.loads(raw))
+        metadata_id = crypto.storage_id("m:", metadata_key)
+        raw = await self.storage.get(metadata_id)
+        if raw is None:
+            return None
+        return self._receipt(metadata_key, None, self._load(metadata_id, raw))
 
     async def status(self) -> None:
         await self.storage.ping()
@@ -388,13 +407,35 @@ class EmbeddedStore:
             raw = await self.storage.get(metadata_id)
             if raw is None:
                 return None
-            record: dict[str, Any] = json.loads(raw)
+            record = self._load(metadata_id, raw)
             changed = change(dict(record))
             if changed is None or changed == record:
                 return record
-            if await self.storage.replace(metadata_id, raw, _dump(changed)):
+            if await self.storage.replace(metadata_id, raw, self._dump(metadata_id, changed)):
                 return changed
         raise BackendUnavailable("The receipt is changing too fast; try again.")
+
+    def _dump(self, metadata_id: str, record: dict[str, Any]) -> bytes:
+        """The receipt as stored: who owns it and who it was for are sealed under the
+        server key, so a copy of the store names nobody."""
+        stored = {k: v for k, v in record.items() if k not in _PEOPLE}
+        people = json.dumps([record["custid"], list(record.get("recipient", ()))])
+        stored["who"] = self.server_key.seal_text(people, metadata_id)
+        return _dump(stored)
+
+    def _load(self, metadata_id: str, raw: bytes) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(raw)
+        sealed = record.pop("who", None)
+        if sealed is None:
+            return record  # written before owners were sealed: they are in the clear
+        try:
+            custid, recipient = json.loads(self.server_key.open_text(sealed, metadata_id))
+        except Unsealable:
+            # Another SERVER_KEY sealed it: the receipt still works, its owner is unknown.
+            log.warning("a receipt was sealed under another server key")
+            custid, recipient = "anon", []
+        record["custid"], record["recipient"] = custid, recipient
+        return record
 
     def _state(self, record: dict[str, Any]) -> str:
         state: str = record["state"]
@@ -454,9 +495,25 @@ class EmbeddedStore:
             raw = await self.storage.get(member.decode())
             if raw is None:
                 continue
-            record = json.loads(raw)
+            record = self._load(member.decode(), raw)
             if self._state(record) == "expired":
                 await self._mark(member.decode()[2:], "expired", "expiry")
+
+    def background(self) -> list[Background]:
+        loops: list[Background] = [self.run_maintenance]
+        if hasattr(self.storage, "scrub"):
+            loops.append(self.run_scrub)
+        return loops
+
+    async def run_scrub(self, interval: float = SCRUB_SECONDS) -> None:
+        """SQLite: used secrets' ciphertext gone from every file within seconds."""
+        scrub = getattr(self.storage, "scrub")  # noqa: B009
+        while True:
+            try:
+                await scrub()
+            except BackendUnavailable as exc:
+                log.warning("could not scrub the store: %s", exc.message)
+            await asyncio.sleep(interval)
 
     async def run_maintenance(self, interval: float = 30.0) -> None:
         while True:
@@ -466,33 +523,25 @@ class EmbeddedStore:
 
 
 class RecentIndex:
-    """One API user's list of receipts, readable only with that user's token.
+    """One API user's list of receipts, readable only by the running app.
 
     Storage must not learn metadata keys (they are capabilities) nor whose list is
-    whose. So both the index's name and the key that seals each entry are derived
-    (HKDF) from the user's API token: a copy of the store shows opaque names and
-    ciphertext. The price: after a token is rotated the old entries can no longer be
-    read; they drop out of `recent` (the secrets and receipts themselves still work)
-    and storage forgets them when the index expires.
+    whose: the index's name is a keyed hash of the custid and each entry is sealed,
+    both under the server key. A copy of the store shows opaque names and
+    ciphertext, and nothing in it can be tested against guessed API tokens.
     """
 
-    def __init__(self, custid: str, token: str) -> None:
-        derived = HKDF(
-            algorithm=hashes.SHA256(),
-            length=64,
-            salt=None,
-            info=b"ots-slack/recent/v1\0" + custid.encode("utf-8"),
-        ).derive(token.encode("utf-8"))
-        self.name = "r:" + derived[:32].hex()
-        self._key = derived[32:].hex()
+    def __init__(self, custid: str, server_key: ServerKey) -> None:
+        self.name = server_key.hash_id("r:", custid)
+        self._key = server_key
 
     def seal(self, metadata_key: str) -> bytes:
-        return crypto.seal(metadata_key.encode("ascii"), self._key, self.name.encode())
+        return self._key.seal(metadata_key.encode("ascii"), self.name.encode())
 
     def open(self, member: bytes) -> str | None:
         try:
-            return crypto.open_sealed(member, self._key, self.name.encode()).decode("ascii")
-        except (crypto.DecryptionFailed, UnicodeDecodeError):
+            return self._key.open(member, self.name.encode()).decode("ascii")
+        except (Unsealable, UnicodeDecodeError):
             return None
 
 
@@ -541,6 +590,9 @@ def _with_value(receipt: Receipt, value: str) -> Receipt:
 
 def _plausible_key(key: str) -> bool:
     return 20 <= len(key) <= 128 and key.isascii() and key.isalnum()
+
+
+_PEOPLE = ("custid", "recipient")
 
 
 def _dump(record: dict[str, Any]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.backends.crypto import SCRYPT_N
 from bot.backends.embedded import EmbeddedStore
@@ -20,12 +21,16 @@ def make_storage(settings: Settings) -> Storage:
     return SQLiteStorage(settings.data_dir / SQLITE_FILENAME)
 
 
-def make_backend(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> SecretBackend:
+def make_backend(
+    settings: Settings, store: AppStore, *, scrypt_n: int = SCRYPT_N
+) -> SecretBackend:
+    """The backend; the embedded one keeps its secrets in the app store."""
     if settings.uses_onetimesecret:
         return make_onetimesecret(settings)
     # scrypt_n is not a setting: only tests lower it (see tests/support/server_process.py).
     return EmbeddedStore(
-        make_storage(settings),
+        store.storage,
+        server_key=store.key,
         public_url=settings.public_url,
         default_ttl=settings.default_ttl,
         max_ttl=settings.max_ttl,

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.backends.base import Receipt, Revealed
+from bot.backends.base import Background, Capabilities, Listener, Receipt, Revealed
 from bot.errors import (
     BackendError,
     BackendUnavailable,
@@ -89,6 +89,15 @@ def origin_of(base_url: str) -> str:
 
 class OnetimeSecretBackend:
     name = "onetimesecret"
+    # The service serves its own links, tells nobody when a secret is read (the
+    # app polls receipts), counts wrong passphrases itself (and locks the secret),
+    # and e-mails whatever `recipient` it is given.
+    capabilities = Capabilities(
+        serves_links=False,
+        pushes_events=False,
+        counts_passphrase_attempts=False,
+        holds_slack_recipients=False,
+    )
 
     def __init__(
         self,
@@ -227,7 +236,20 @@ class OnetimeSecretBackend:
     async def close(self) -> None:
         await self._client.aclose()
 
+    async def peek(self, secret_key: str) -> bool | None:
+        return None  # v1 has no way to look at a secret without using it up
+
+    def subscribe(self, listener: Listener) -> None:
+        raise NotImplementedError("Onetime Secret pushes no events: poll its receipts")
+
     # -- start-up ---------------------------------------------------------------
+
+    def background(self) -> list[Background]:
+        # In the background: a region that is down must not hold up start-up.
+        async def report() -> None:
+            await self.report_startup(logging.getLogger("bot"))
+
+        return [report]
 
     async def report_startup(self, log: logging.Logger) -> None:
         """Say in one log line whether the service answers and the credentials work.

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
-from bot.backends.embedded import EmbeddedStore
-from bot.backends.storage import Storage
 from bot.config import Settings
 from bot.logs import framework_logger
 from bot.slack import actions, commands, replay, shortcuts, views
@@ -36,17 +35,11 @@ class SlackApp:
     background: list[Background] = field(default_factory=list)
 
 
-def build_bolt_app(settings: Settings, backend: SecretBackend) -> AsyncApp:
-    return build_slack(settings, backend).bolt
-
-
-def build_slack(
-    settings: Settings, backend: SecretBackend, *, ledger_storage: Storage | None = None
-) -> SlackApp:
+def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> SlackApp:
     """The Bolt app and what runs beside it.
 
-    `ledger_storage` keeps the receipt keys to watch when the backend tells
-    nobody about state changes (Onetime Secret); the embedded store emits events.
+    The app store keeps the replay guard's records and, when the backend tells
+    nobody about state changes (Onetime Secret), the receipt keys to watch.
     """
     # Bolt copies the root logger's level into its own loggers unless it is given
     # a base logger: it gets one pinned at WARNING (see bot/logs.py).
@@ -68,22 +61,23 @@ def build_slack(
         installation_store=None,
         oauth_settings=None,
     )
-    # A replayed signed request is answered once; the record lives in shared storage.
-    once = backend.storage if isinstance(backend, EmbeddedStore) else ledger_storage
-    replay.install(app, once)
+    # A replayed signed request is answered once; the record lives in the app store.
+    replay.install(app, store.storage)
     messenger = Messenger(client)
     notifier = Notifier(messenger)
     background: list[Background] = []
     ledger = None
-    if isinstance(backend, EmbeddedStore):
+    if backend.capabilities.pushes_events:
         backend.subscribe(notifier.on_event)
-    elif ledger_storage is not None:
-        ledger = ReceiptLedger(ledger_storage, settings.slack_bot_token or "")
+    else:
+        ledger = ReceiptLedger(store)
         watcher = ReceiptWatcher(
             ledger, backend, notifier, interval=settings.receipt_poll_seconds
         )
-        background.append(_closing(watcher.run, ledger_storage))
-    deps = SlackDeps(settings, backend, messenger, Sharer(backend, messenger, ledger), ledger)
+        background.append(watcher.run)
+    deps = SlackDeps(
+        settings, backend, messenger, Sharer(backend, messenger, ledger), store, ledger
+    )
     for kind in (commands, shortcuts, views, actions):
         kind.register(app, deps)
     app.error(report_listener_error)
@@ -94,12 +88,3 @@ async def report_listener_error(error: Exception) -> None:
     # Bolt's default handler logs str(error), which may quote a payload: log the type only.
     log.error("Slack listener failed: %s", type(error).__name__)
 
-
-def _closing(run: Background, storage: Storage) -> Background:
-    async def run_then_close() -> None:
-        try:
-            await run()
-        finally:
-            await storage.close()
-
-    return run_then_close

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.slack.delivery import Messenger, Origin
@@ -18,6 +19,7 @@ class SlackDeps:
     backend: SecretBackend
     messenger: Messenger
     sharer: Sharer
+    store: AppStore
     ledger: ReceiptLedger | None = None
 
 

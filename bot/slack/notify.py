@@ -5,11 +5,10 @@ Two sources, one message:
   `Notifier.on_event` turns it into a DM to the sender (without delaying the
   reveal that caused it).
 - Onetime Secret tells nobody, so `ReceiptLedger` keeps the receipt (metadata)
-  key of each secret made from Slack, sealed (AES-GCM) under a key derived from
-  the bot token, in the app's own storage; `ReceiptWatcher` reads their state
-  at a modest interval. The key is the capability to burn, so storage never
-  holds it in the clear; a new bot token makes old records unreadable, and
-  those are dropped.
+  key of each secret made from Slack, sealed under the server key, in the app
+  store; `ReceiptWatcher` reads their state at a modest interval. The key is the
+  capability to burn, so storage never holds it in the clear; records sealed
+  under another server key are unreadable and dropped.
 """
 
 from __future__ import annotations
@@ -22,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.appstore import AppStore
 from bot.backends import crypto
-from bot.backends.base import Receipt, SecretBackend
-from bot.backends.embedded import SecretEvent
-from bot.backends.storage import Storage
+from bot.backends.base import Receipt, SecretBackend, SecretEvent
 from bot.errors import BackendError, SecretNotFound
+from bot.serverkey import Unsealable
 from bot.slack import blocks
 from bot.slack.delivery import Messenger, SlackFailure
 
@@ -87,9 +86,9 @@ class Notifier:
 class ReceiptLedger:
     """Receipt keys of secrets made from Slack, sealed at rest, for the watcher."""
 
-    def __init__(self, storage: Storage, sealing_key: str) -> None:
-        self.storage = storage
-        self._key = sealing_key
+    def __init__(self, store: AppStore) -> None:
+        self.storage = store.storage
+        self._key = store.key
 
     async def track(self, receipt: Receipt, sender: str, recipients: tuple[str, ...]) -> None:
         record_id = crypto.storage_id(WATCH_PREFIX, receipt.metadata_key)
@@ -97,7 +96,7 @@ class ReceiptLedger:
             "m": receipt.metadata_key, "s": sender, "r": list(recipients),
             "c": receipt.created, "e": receipt.expires_at,
         }
-        sealed = crypto.seal(json.dumps(record).encode(), self._key, record_id.encode())
+        sealed = self._key.seal(json.dumps(record).encode(), record_id.encode())
         await self.storage.put(record_id, sealed, 2 * receipt.ttl + 3600)
         await self.storage.index_add(
             WATCH_INDEX, record_id.encode(), receipt.expires_at, _INDEX_TTL
@@ -125,9 +124,9 @@ class ReceiptLedger:
                 await self._drop(record_id)
                 continue
             try:
-                opened = crypto.open_sealed(raw, self._key, record_id.encode())
-            except crypto.DecryptionFailed:
-                log.warning("dropping a receipt watch sealed under another bot token")
+                opened = self._key.open(raw, record_id.encode())
+            except Unsealable:
+                log.warning("dropping a receipt watch sealed under another server key")
                 await self._drop(record_id)
                 continue
             found.append((record_id, json.loads(opened)))

@@ -79,25 +79,8 @@ def _header(req: AsyncBoltRequest, name: str) -> str | None:
     return values[0] if values else None
 
 
-class MemoryOnce:
-    """Put-if-absent in this process: for backends without a store of their own."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._expiry: dict[str, float] = {}
-        self._clock = clock
-
-    async def put(self, key: str, value: bytes, ttl: int) -> bool:
-        now = self._clock()
-        if len(self._expiry) > 10_000:
-            self._expiry = {k: t for k, t in self._expiry.items() if t > now}
-        if self._expiry.get(key, 0.0) > now:
-            return False
-        self._expiry[key] = now + ttl
-        return True
-
-
-def install(app: AsyncApp, store: OnceStore | None) -> ReplayGuard:
+def install(app: AsyncApp, store: OnceStore) -> ReplayGuard:
     """Process each signed request once. Runs after Bolt's signature check."""
-    guard = ReplayGuard(store if store is not None else MemoryOnce())
+    guard = ReplayGuard(store)
     app.use(guard.middleware)
     return guard

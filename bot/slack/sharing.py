@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from bot.backends.base import Receipt, SecretBackend
-from bot.backends.embedded import EmbeddedStore, generate_password
+from bot.backends.embedded import generate_password
 from bot.errors import BackendError
 from bot.slack import blocks
 from bot.slack.delivery import Messenger, Origin, SlackFailure
@@ -70,7 +70,7 @@ class Sharer:
         self.ledger = ledger
         # The embedded store keeps the recipient's Slack id in the receipt, so its
         # events can name them. Onetime Secret would mail a `recipient`: never sent there.
-        self._recipient_in_receipt = isinstance(backend, EmbeddedStore)
+        self._recipient_in_receipt = backend.capabilities.holds_slack_recipients
 
     async def share(self, request: ShareRequest) -> ShareResult:
         value = request.secret if request.secret is not None else generate_password()

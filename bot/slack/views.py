@@ -19,7 +19,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
-from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendError, BackendUnavailable, SecretNotFound
 from bot.slack import blocks, ids, modals
 from bot.slack.delivery import Origin, SlackFailure
@@ -264,7 +263,7 @@ def _as_view(answer: dict[str, Any]) -> dict[str, Any]:
 
 async def _not_revealed(deps: SlackDeps, secret_key: str, passphrase: bool) -> dict[str, Any]:
     still_there: bool | None = None
-    if isinstance(deps.backend, EmbeddedStore):
+    if deps.backend.capabilities.counts_passphrase_attempts:
         try:
             still_there = await deps.backend.peek(secret_key) is not None
         except BackendUnavailable:

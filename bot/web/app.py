@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
-from bot.backends.embedded import EmbeddedStore
-from bot.backends.onetimesecret import OnetimeSecretBackend
+from bot.backends.crypto import SCRYPT_N
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
@@ -56,11 +56,12 @@ async def not_found(request: Request, exc: Exception) -> Response:
 def build_app(
     settings: Settings,
     backend: SecretBackend,
+    store: AppStore,
     bolt_app: AsyncApp | None = None,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
-    if isinstance(backend, EmbeddedStore):
+    if backend.capabilities.serves_links:
         routes += reveal.routes
         routes += receipts.routes + api.routes
     if bolt_app is not None and not settings.socket_mode:
@@ -76,12 +77,9 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         socket_handler = None
-        if isinstance(backend, EmbeddedStore):
-            tasks.append(asyncio.create_task(backend.run_maintenance()))
-        if isinstance(backend, OnetimeSecretBackend):
-            # In the background: a region that is down must not hold up start-up.
-            tasks.append(asyncio.create_task(backend.report_startup(logging.getLogger("bot"))))
-        tasks += [asyncio.create_task(_as_task(run)) for run in background]
+        tasks += [
+            asyncio.create_task(_as_task(run)) for run in [*backend.background(), *background]
+        ]
         if bolt_app is not None and settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -97,37 +95,39 @@ def build_app(
             if socket_handler is not None:
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
+            await store.close()
 
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=limits.middleware(settings, backend),
+        middleware=limits.middleware(settings, backend, store),
         exception_handlers={404: not_found},
     )
     app.state.backend = backend
+    app.state.store = store
     app.state.settings = settings
     app.state.bolt = bolt_app
     return app
 
 
-def create_app(settings: Settings, backend: SecretBackend | None = None) -> Starlette:
+def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
     """The composition root: settings in, the whole application out.
 
-    `backend` is for tests that need the backend built differently (a cheaper
-    scrypt); everything else is built here as in production.
+    One app store (SQLite or Redis, with the server key) is built here and handed
+    to every layer; the embedded backend keeps its secrets in it too. `scrypt_n`
+    is for tests only (a cheaper passphrase KDF); it is not a setting.
     """
-    from bot.backends.factory import make_backend, make_storage
+    from bot.appstore import open_app_store
+    from bot.backends.factory import make_backend
     from bot.slack.app import build_slack
 
     pin_noisy_loggers()
-    backend = backend or make_backend(settings)
+    store = open_app_store(settings)
+    backend = make_backend(settings, store, scrypt_n=scrypt_n)
     if not settings.slack_enabled:
-        return build_app(settings, backend)
-    # Onetime Secret tells nobody when a secret is read: the Slack side keeps the
-    # receipts it must watch in the app's own storage (SQLite or Redis).
-    ledger = None if isinstance(backend, EmbeddedStore) else make_storage(settings)
-    slack = build_slack(settings, backend, ledger_storage=ledger)
-    return build_app(settings, backend, slack.bolt, slack.background)
+        return build_app(settings, backend, store)
+    slack = build_slack(settings, backend, store)
+    return build_app(settings, backend, store, slack.bolt, slack.background)
 
 
 async def _as_task(run: Callable[[], Awaitable[None]]) -> None:

@@ -23,6 +23,7 @@ from anybody else are ignored, so a client cannot pick its own bucket.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -31,11 +32,11 @@ from typing import Any, Protocol
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from bot.backends import crypto
+from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
-from bot.backends.embedded import EmbeddedStore
 from bot.config import Settings
 from bot.errors import BackendUnavailable
+from bot.serverkey import ServerKey
 from bot.web import pages
 
 Scope = MutableMapping[str, Any]
@@ -188,8 +189,29 @@ class Decision:
     retry_after: int  # seconds until the window turns
 
 
+def client_bucket(address: str, ipv6_prefix: int = 64) -> str:
+    """Who a request counts as: an IPv4 address, or an IPv6 network.
+
+    One IPv6 customer gets a whole /64 (or more): counted per address, one
+    machine would have 2**64 buckets. IPv4-mapped IPv6 counts as the IPv4.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # a Unix socket or a name: as given
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
 class RateLimiter:
-    """Fixed-window counters per (kind, client address), kept in shared storage."""
+    """Fixed-window counters per (kind, client bucket), kept in shared storage.
+
+    Counter names are keyed hashes (server key) of the bucket: without the key, a
+    copy of the store cannot be turned back into addresses by trying them all.
+    """
 
     def __init__(
         self,
@@ -197,9 +219,13 @@ class RateLimiter:
         limits: dict[str, int],
         window: int,
         *,
+        key: ServerKey,
+        ipv6_prefix: int = 64,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.counter = counter
+        self._key = key
+        self.ipv6_prefix = ipv6_prefix
         self.limits = {kind: limit for kind, limit in limits.items() if limit > 0}
         self.window = window
         self._clock = clock
@@ -212,8 +238,8 @@ class RateLimiter:
         now = self._clock()
         index = int(now // self.window)
         retry_after = max(1, int((index + 1) * self.window - now))
-        # Addresses are hashed: the store need not learn who uses the service.
-        key = crypto.storage_id(f"r:{kind}:", f"{client}|{index}")
+        bucket = client_bucket(client, self.ipv6_prefix)
+        key = self._key.hash_id(f"rl:{kind}:", f"{bucket}|{index}")
         count = await self.counter.incr(key, self.window)
         return Decision(count <= self.limits[kind], retry_after)
 
@@ -273,20 +299,22 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def middleware(settings: Settings, backend: SecretBackend) -> list[Middleware]:
+def middleware(settings: Settings, backend: SecretBackend, store: AppStore) -> list[Middleware]:
     """The limits, outermost first, as Starlette installs them."""
     stack = [
         Middleware(
             BodyLimit, max_bytes=settings.max_body_bytes, slack_max_bytes=SLACK_MAX_BYTES
         )
     ]
-    # Only the embedded store serves the API and the reveal page, and its storage
-    # keeps the counters; with Onetime Secret there is nothing here to limit.
-    if isinstance(backend, EmbeddedStore):
+    # Only a backend whose links this app serves has an API and pages to limit;
+    # the counters live in the app store, shared by every worker and replica.
+    if backend.capabilities.serves_links:
         limiter = RateLimiter(
-            backend.storage,
+            store.storage,
             {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
             settings.rate_limit_window,
+            key=store.key,
+            ipv6_prefix=settings.rate_limit_ipv6_prefix,
         )
         stack.append(Middleware(RateLimit, limiter=limiter))
     return stack

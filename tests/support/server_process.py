@@ -37,7 +37,7 @@ APP_VARIABLES = (
     "MAX_SECRET_BYTES", "PASSPHRASE_ATTEMPTS", "OTS_REGION", "OTS_URL", "OTS_USERNAME",
     "OTS_API_TOKEN", "API_USERS", "MAX_BODY_BYTES", "RATE_LIMIT_CREATE",
     "RATE_LIMIT_REVEAL", "RATE_LIMIT_WINDOW", "FORWARDED_ALLOW_IPS", "WORKERS",
-    "RECEIPT_POLL_SECONDS",
+    "RECEIPT_POLL_SECONDS", "SERVER_KEY", "RATE_LIMIT_IPV6_PREFIX",
 )
 # Bolt switches to OAuth when these are set at all, even blank: they are removed.
 _REMOVED = ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
@@ -153,6 +153,7 @@ class ServerProcess:
 
 def app_with_test_scrypt() -> Starlette:
     """uvicorn factory: the app from the environment, with scrypt at `TEST_SCRYPT_N`."""
+    from bot.appstore import open_app_store
     from bot.backends.factory import make_backend
     from bot.config import Settings
     from bot.logs import pin_noisy_loggers
@@ -161,7 +162,8 @@ def app_with_test_scrypt() -> Starlette:
     pin_noisy_loggers()
     settings = Settings.from_env()
     scrypt_n = int(os.environ.get("TEST_SCRYPT_N") or TEST_SCRYPT_N)
-    return build_app(settings, make_backend(settings, scrypt_n=scrypt_n))
+    store = open_app_store(settings)
+    return build_app(settings, make_backend(settings, store, scrypt_n=scrypt_n), store)
 
 
 @dataclass(frozen=True)

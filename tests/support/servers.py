@@ -18,6 +18,9 @@ from typing import Any, Self
 
 import uvicorn
 
+from bot.appstore import AppStore
+from bot.backends.embedded import EmbeddedStore
+
 
 class ServedApp:
     """An ASGI app served by uvicorn on 127.0.0.1, port 0, on a thread of its own."""
@@ -61,6 +64,15 @@ class ServedApp:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=15)
+
+
+# What replicas sharing a Redis are given as SERVER_KEY in tests (32 bytes, base64url).
+TEST_SERVER_KEY = "dGVzdC1zZXJ2ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk"
+
+
+def app_store_of(backend: EmbeddedStore) -> AppStore:
+    """The app store of a test that built its embedded store by hand: the same storage."""
+    return AppStore(backend.storage, backend.server_key)
 
 
 def free_port() -> int:

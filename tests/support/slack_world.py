@@ -19,14 +19,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.backends.factory import make_backend
 from bot.config import Settings
 from bot.slack import ids
 from bot.web.app import create_app
 from tests.support import fake_ots as fake_ots_module
 from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import TEAM_ID, Call, FakeSlack
-from tests.support.servers import ServedApp
+from tests.support.servers import TEST_SERVER_KEY, ServedApp
 from tests.support.slack_requests import (
     SIGNING_SECRET,
     command_body,
@@ -233,6 +232,7 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
         if kind == "redis":
             assert redis_url is not None
             env["REDIS_URL"] = redis_url
+            env["SERVER_KEY"] = TEST_SERVER_KEY
         if kind == "onetimesecret":
             ots = stack.enter_context(FakeOTS())
             env["OTS_URL"] = ots.url
@@ -240,8 +240,7 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
             env["OTS_API_TOKEN"] = fake_ots_module.API_TOKEN
         settings = Settings.from_env(env)
         # scrypt's cost changes how long a passphrase check takes, nothing else.
-        backend = make_backend(settings, scrypt_n=TEST_SCRYPT_N)
-        served = stack.enter_context(ServedApp(create_app(settings, backend)))
+        served = stack.enter_context(ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)))
         yield SlackWorld(served, fake, kind, ots, settings)
 
 

@@ -10,6 +10,14 @@ instead of failing.
 
 Expired rows are ignored on read at once and deleted by `sweep()`, which the
 store runs periodically.
+
+A WAL keeps old pages until a checkpoint resets it, which on a quiet install can
+take weeks (and forever after a crash): a copy of DATA_DIR plus a used link
+would open the secret again. So `scrub()`, run every few seconds, deletes
+expired rows and, when anything was deleted since the last run, checkpoints
+with TRUNCATE: deleted rows are zeroed in the main file (secure_delete) and the
+WAL is emptied, so a used secret's ciphertext is gone from every file within
+seconds.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ class SQLiteStorage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
         self._closed = False
+        self._deleted = False  # since the last scrub: the WAL may hold dead pages
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
@@ -119,10 +128,12 @@ class SQLiteStorage:
                 "DELETE FROM kv WHERE key = ? AND expires > ? RETURNING value", (key, now)
             ).fetchone()
         )
+        self._deleted = True
         return None if row is None else bytes(row[0])
 
     async def delete(self, key: str) -> bool:
         now = self._clock()
+        self._deleted = True
         return await self._run(
             lambda c: c.execute(
                 "DELETE FROM kv WHERE key = ? AND expires > ?", (key, now)
@@ -225,6 +236,22 @@ class SQLiteStorage:
             return int(gone)
 
         return await self._run(op)
+
+    async def scrub(self) -> None:
+        """Delete expired rows, and empty the WAL when anything was deleted."""
+        if await self.sweep():
+            self._deleted = True
+        if not self._deleted:
+            return
+        self._deleted = False
+
+        def op(c: sqlite3.Connection) -> bool:
+            busy, _, _ = c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return bool(busy)
+
+        if await self._run(op):
+            # Another process was reading or writing: try again next time.
+            self._deleted = True
 
     async def ping(self) -> None:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
