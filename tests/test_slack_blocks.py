@@ -9,7 +9,8 @@ import pytest
 
 from bot.backends.base import Receipt
 from bot.config import Settings
-from bot.slack import blocks, modals
+from bot.serverkey import ServerKey
+from bot.slack import blocks, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import origin_from_metadata, origin_metadata
 from bot.slack.notify import sender_of
@@ -46,22 +47,67 @@ def receipt(passphrase: bool = False) -> Receipt:
                    updated=1_700_000_000, state="new", passphrase_required=passphrase)
 
 
+KEY = ServerKey.generate()
+
+
 def test_button_values_fit_slack_and_name_who_may_press() -> None:
     people = [f"U{i:010d}" for i in range(10)]
-    burn = burn_value("U0ALICE", [LONG_KEY] * 10, people)
-    assert len(burn) <= 2000 and json.loads(burn)["by"] == "U0ALICE"
-    reveal = json.loads(reveal_value(receipt(True), "U0ALICE", "U0BOB"))
+    burn = burn_value(KEY, "U0ALICE", [LONG_KEY] * 10, people)
+    assert len(burn) <= 2000 and unpack(KEY, trust.BURN, burn)["by"] == "U0ALICE"
+    reveal = unpack(KEY, trust.REVEAL, reveal_value(KEY, receipt(True), "U0ALICE", "U0BOB"))
     assert reveal == {"k": LONG_KEY, "to": "U0BOB", "from": "U0ALICE", "p": 1}
-    meta = reveal_metadata(reveal, "DU0BOB", "1700000000.000200")
-    assert len(meta) <= 3000 and "c" in json.loads(meta)
+    meta = reveal_metadata(KEY, reveal, "DU0BOB", "1700000000.000200")
+    assert len(meta) <= 3000 and "c" in unpack(KEY, trust.REVEAL_MODAL, meta)
+
+
+def test_values_handed_to_slack_come_back_only_as_signed_and_for_their_use() -> None:
+    burn = burn_value(KEY, "U0ALICE", [LONG_KEY], [])
+    assert trust.unpack(KEY, trust.REVEAL, burn) is None  # a Burn value is no Reveal value
+    forged = burn.replace("U0ALICE", "U0MALLORY")
+    assert trust.unpack(KEY, trust.BURN, forged) is None
+    unsigned = json.dumps({"m": [LONG_KEY], "by": "U0MALLORY", "to": []})
+    assert trust.unpack(KEY, trust.BURN, unsigned) is None
+    assert trust.unpack(ServerKey.generate(), trust.BURN, burn) is None
+
+
+def unpack(key: ServerKey, purpose: str, raw: str) -> dict:
+    value = trust.unpack(key, purpose, raw)
+    assert value is not None
+    return value
 
 
 def test_origin_metadata_round_trips_and_survives_garbage() -> None:
     origin = Origin("https://hooks.slack.com/x", "C1")
-    assert origin_from_metadata(origin_metadata(origin)) == origin
-    assert origin_from_metadata(origin_metadata(Origin())) == Origin()
-    for garbage in ("", "not json", "[1]", '{"r": 5}'):
-        assert origin_from_metadata(garbage) == Origin()
+    assert origin_from_metadata(KEY, origin_metadata(KEY, origin)) == origin
+    assert origin_from_metadata(KEY, origin_metadata(KEY, Origin())) == Origin()
+    for garbage in ("", "not json", "[1]", '{"r": 5}', '{"r": "https://evil.example/x"}'):
+        assert origin_from_metadata(KEY, garbage) == Origin()
+
+
+@pytest.mark.parametrize(("url", "allowed"), [
+    ("https://hooks.slack.com/commands/T1/2/x", True),
+    ("https://hooks.slack-gov.com/commands/T1/2/x", True),
+    ("http://hooks.slack.com/commands/T1/2/x", False),
+    ("https://hooks.slack.com:8443/x", False),
+    ("https://hooks.slack.com.evil.example/x", False),
+    ("https://user:pw@hooks.slack.com/x", False),
+    ("https://evil.example/hooks.slack.com", False),
+    ("http://127.0.0.1:5555/response/1", True),  # the configured SLACK_API_URL host
+    ("http://127.0.0.1:5556/response/1", False),
+    ("", False),
+])
+def test_response_urls_go_only_to_slack(url: str, allowed: bool) -> None:
+    assert trust.ResponseUrls("http://127.0.0.1:5555/api/").allowed(url) is allowed
+
+
+@pytest.mark.parametrize(("kind", "value", "ok"), [
+    ("user", "U0ALICE", True), ("user", "W12AB", True), ("user", "u0alice", False),
+    ("user", "U0<!channel>", False), ("user", "U", False), ("team", "T0TEST", True),
+    ("team", "U0TEST", False), ("channel", "C0GENERAL", True), ("channel", "D0X", True),
+    ("channel", "C0 GENERAL", False), ("enterprise", "E0ORG", True),
+])
+def test_slack_ids_are_checked_against_slacks_format(kind: str, value: str, ok: bool) -> None:
+    assert trust.is_id(kind, value) is ok
 
 
 def test_owner_and_sender_round_trip() -> None:
@@ -73,7 +119,8 @@ def test_owner_and_sender_round_trip() -> None:
 def test_messages_pass_slacks_block_checks() -> None:
     messages = [
         blocks.secret_link_message(link="https://x/secret/" + LONG_KEY, expires_at=1, ttl=60,
-                                   passphrase=True, burn_value=burn_value("U", [LONG_KEY], [])),
+                                   passphrase=True,
+                                   burn_value=burn_value(KEY, "U", [LONG_KEY], [])),
         blocks.sent_to_recipients_message(delivered=["U1", "U2"], failed=[("U3", "a bot")],
                                           expires_at=1, ttl=60, burn_value="{}"),
         blocks.sent_to_recipients_message(delivered=[], failed=[("U3", "a bot.")],

@@ -25,6 +25,7 @@ from tests.support.slack_world import (
     new_user,
     reveal_by_link,
     share_values,
+    signed_value,
     slack_world,
 )
 
@@ -82,7 +83,7 @@ def test_ots_alone_opens_the_share_modal_with_its_trigger(world: SlackWorld) -> 
     assert [o["text"]["text"] for o in ttl["options"]] == [
         "5 minutes", "1 hour", "1 day", "7 days", "14 days", "30 days"]
     assert blocks_by_id(view)[ids.RECIPIENTS_BLOCK]["element"]["max_selected_items"] == 10
-    assert json.loads(view["private_metadata"]) == {"r": response_url, "c": "C0GENERAL"}
+    assert signed_value(view["private_metadata"]) == {"r": response_url, "c": "C0GENERAL"}
     assert shares_made(world) == before  # nothing stored before the modal is filled in
 
 
@@ -92,7 +93,7 @@ def test_global_shortcut_opens_the_modal_without_a_response_url(form_world: Slac
     assert ack.status_code == 200
     view = form_world.opened_view(trigger)
     assert view["callback_id"] == ids.SHARE_VIEW
-    assert json.loads(view["private_metadata"]) == {}
+    assert signed_value(view["private_metadata"]) == {}
     # With nowhere to answer, the link comes as a direct message.
     form_world.submit(view, share_values(secret="from-the-shortcut"), user=user)
     answer = form_world.dms(user)[0]
@@ -109,7 +110,7 @@ def test_message_shortcut_prefills_the_unescaped_text_and_warns(form_world: Slac
     assert element["initial_value"] == "db: pa&ss <word> on db.example.com"
     notes = json.dumps([b for b in view["blocks"] if b["type"] == "context"])
     assert "stays in the conversation" in notes and "Delete it" in notes
-    assert json.loads(view["private_metadata"])["r"] == response_url
+    assert signed_value(view["private_metadata"])["r"] == response_url
 
 
 @pytest.mark.parametrize(("text", "note"), [

@@ -24,6 +24,7 @@ from tests.support.slack_world import (
     passphrase_values,
     reveal_by_link,
     share_values,
+    signed_value,
     slack_world,
 )
 
@@ -88,7 +89,7 @@ def test_ots_mention_text_sends_the_person_a_dm_without_the_secret(world: SlackW
     assert "<!date^" in json.dumps(dm["blocks"])  # the expiry, in the reader's time zone
     assert dm["unfurl_links"] is False and dm["unfurl_media"] is False
     reveal, _ = find_element(dm, ids.REVEAL_ACTION)
-    assert json.loads(reveal["value"])["to"] == bob
+    assert signed_value(reveal["value"])["to"] == bob
     link, _ = find_element(dm, ids.OPEN_LINK_ACTION)
     assert link["url"].startswith(world.link_origin)
 
@@ -302,7 +303,7 @@ def test_onetimesecret_burns_made_elsewhere_reach_the_sender(world: SlackWorld) 
     alice = new_user()
     _, response_url, _ = world.command("burned-at-the-service", user=alice)
     burn, _ = find_element(world.replies(response_url)[0], ids.BURN_ACTION)
-    (metadata_key,) = json.loads(burn["value"])["m"]
+    (metadata_key,) = signed_value(burn["value"])["m"]
     # Burned on the service's own receipt page, not through Slack.
     httpx.post(f"{world.fake_ots.url}/api/v1/private/{metadata_key}/burn").raise_for_status()
     assert "was burned before anyone viewed it" in notifications(world, alice)[0]

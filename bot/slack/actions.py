@@ -8,7 +8,6 @@ clicker (`body.user.id`) is checked against it before anything happens.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -16,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.errors import BackendError, SecretNotFound
-from bot.slack import blocks, ids, modals
+from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
 from bot.slack.views import TRIGGER_TOO_LATE, reveal_metadata, tell_quietly
@@ -24,12 +23,13 @@ from bot.slack.views import TRIGGER_TOO_LATE, reveal_metadata, tell_quietly
 log = logging.getLogger(__name__)
 
 
-def _button_value(body: dict[str, Any]) -> dict[str, Any]:
+def _button_value(body: dict[str, Any], deps: SlackDeps, purpose: str) -> dict[str, Any]:
+    """The value this app signed for the button, or {} for anything else."""
     try:
-        value = json.loads(body["actions"][0]["value"])
-    except (KeyError, IndexError, ValueError):
+        raw = body["actions"][0]["value"]
+    except (KeyError, IndexError, TypeError):
         return {}
-    return value if isinstance(value, dict) else {}
+    return trust.unpack(deps.store.key, purpose, raw) or {}
 
 
 def _origin(body: dict[str, Any]) -> Origin:
@@ -38,7 +38,7 @@ def _origin(body: dict[str, Any]) -> Origin:
 
 async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
     await ack()
-    value, user = _button_value(body), body["user"]["id"]
+    value, user = _button_value(body, deps, trust.BURN), body["user"]["id"]
     keys = value.get("m")
     if value.get("by") != user or not isinstance(keys, list):
         message = blocks.error_message("Only the person who shared this secret can burn it.")
@@ -77,7 +77,7 @@ async def _replace_message(
 
 async def open_reveal_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
     await ack()
-    value, user = _button_value(body), body["user"]["id"]
+    value, user = _button_value(body, deps, trust.REVEAL), body["user"]["id"]
     recipient = value.get("to")
     if not value.get("k") or recipient != user:
         whom = f"was sent to {blocks.mention(str(recipient))}" if recipient else "is not yours"
@@ -89,7 +89,7 @@ async def open_reveal_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
         sender=str(value.get("from")),
         passphrase_required=bool(value.get("p")),
         private_metadata=reveal_metadata(
-            value, container.get("channel_id"), container.get("message_ts")
+            deps.store.key, value, container.get("channel_id"), container.get("message_ts")
         ),
     )
     # No backend call before this: the trigger_id is good for 3 s.

@@ -11,17 +11,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.logs import framework_logger
-from bot.slack import actions, commands, replay, shortcuts, views
+from bot.slack import actions, commands, replay, shortcuts, trust, views
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
 from bot.slack.sharing import Sharer
+from bot.slack.trust import ResponseUrls
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,8 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
     )
     # A replayed signed request is answered once; the record lives in the app store.
     replay.install(app, store.storage)
-    messenger = Messenger(client)
+    app.use(trust_ids)
+    messenger = Messenger(client, ResponseUrls(settings.slack_api_url))
     notifier = Notifier(messenger)
     background: list[Background] = []
     ledger = None
@@ -76,12 +80,28 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
         )
         background.append(watcher.run)
     deps = SlackDeps(
-        settings, backend, messenger, Sharer(backend, messenger, ledger), store, ledger
+        settings, backend, messenger, Sharer(backend, messenger, store.key, ledger), store,
+        ledger,
     )
     for kind in (commands, shortcuts, views, actions):
         kind.register(app, deps)
     app.error(report_listener_error)
     return SlackApp(app, deps, background)
+
+
+async def trust_ids(
+    context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
+) -> BoltResponse | None:
+    """Ids Slack sends end up in mentions and API calls: refuse any of another form."""
+    checks = (
+        ("user", context.user_id), ("team", context.team_id),
+        ("enterprise", context.enterprise_id), ("channel", context.channel_id),
+    )
+    for kind, value in checks:
+        if value is not None and not trust.is_id(kind, value):
+            log.warning("refused a Slack request with a malformed %s id", kind)
+            return BoltResponse(status=400, body=f"Bad Slack request: malformed {kind} id.")
+    return await next()
 
 
 async def report_listener_error(error: Exception) -> None:

@@ -26,6 +26,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.slack.trust import ResponseUrls
+
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 10  # seconds; longer Retry-After answers fail instead of blocking
@@ -87,8 +89,9 @@ def ephemeral(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class Messenger:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, response_urls: ResponseUrls) -> None:
         self.client = client
+        self.response_urls = response_urls
 
     async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """A Web API call with a JSON body (conversations.* take forms: see open_dm)."""
@@ -139,6 +142,10 @@ class Messenger:
     async def respond(
         self, response_url: str, payload: dict[str, Any], *, replace_original: bool = False
     ) -> None:
+        if not self.response_urls.allowed(response_url):
+            # The app posts one-time links there: never to a host that is not Slack's.
+            log.warning("refused to post to a response_url outside Slack's hosts")
+            raise SlackFailure("response_url_refused")
         body = {**ephemeral(payload), "response_type": "ephemeral"}
         if replace_original:
             body["replace_original"] = True

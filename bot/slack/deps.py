@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
+from bot.serverkey import ServerKey
+from bot.slack import trust
 from bot.slack.delivery import Messenger, Origin
 from bot.slack.notify import ReceiptLedger
 from bot.slack.sharing import Sharer
@@ -23,18 +24,15 @@ class SlackDeps:
     ledger: ReceiptLedger | None = None
 
 
-def origin_metadata(origin: Origin) -> str:
-    """A share modal's private_metadata: where to answer. Never the secret."""
+def origin_metadata(key: ServerKey, origin: Origin) -> str:
+    """A share modal's private_metadata: where to answer (signed). Never the secret."""
     data = {"r": origin.response_url, "c": origin.channel_id}
-    return json.dumps({k: v for k, v in data.items() if v}, separators=(",", ":"))
+    return trust.pack(key, trust.ORIGIN, {k: v for k, v in data.items() if v})
 
 
-def origin_from_metadata(raw: str | None) -> Origin:
-    try:
-        data = json.loads(raw or "{}")
-    except ValueError:
-        return Origin()
-    if not isinstance(data, dict):
+def origin_from_metadata(key: ServerKey, raw: str | None) -> Origin:
+    data = trust.unpack(key, trust.ORIGIN, raw)
+    if data is None:
         return Origin()
     response_url, channel = data.get("r"), data.get("c")
     return Origin(

@@ -9,14 +9,14 @@ nobody was told about.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 
 from bot.backends.base import Receipt, SecretBackend
 from bot.backends.embedded import generate_password
 from bot.errors import BackendError
-from bot.slack import blocks
+from bot.serverkey import ServerKey
+from bot.slack import blocks, trust
 from bot.slack.delivery import Messenger, Origin, SlackFailure
 from bot.slack.notify import ReceiptLedger
 
@@ -47,25 +47,32 @@ class ShareResult:
     generated: str | None = field(default=None, repr=False)
 
 
-def burn_value(sender: str, metadata_keys: list[str], recipients: list[str]) -> str:
-    """The Burn button's value: what to burn and who may press it (checked on click)."""
-    return json.dumps({"m": metadata_keys, "by": sender, "to": recipients}, separators=(",", ":"))
+def burn_value(
+    key: ServerKey, sender: str, metadata_keys: list[str], recipients: list[str]
+) -> str:
+    """The Burn button's value: what to burn and who may press it (checked on click),
+    signed so that nobody can make a Burn button for keys of their own choosing."""
+    return trust.pack(key, trust.BURN, {"m": metadata_keys, "by": sender, "to": recipients})
 
 
-def reveal_value(receipt: Receipt, sender: str, recipient: str) -> str:
+def reveal_value(key: ServerKey, receipt: Receipt, sender: str, recipient: str) -> str:
     """The Reveal button's value: the key, and who alone may use it (checked on click)."""
-    return json.dumps(
-        {"k": receipt.secret_key, "to": recipient, "from": sender,
-         "p": int(receipt.passphrase_required)},
-        separators=(",", ":"),
-    )
+    return trust.pack(key, trust.REVEAL, {
+        "k": receipt.secret_key, "to": recipient, "from": sender,
+        "p": int(receipt.passphrase_required),
+    })
 
 
 class Sharer:
     def __init__(
-        self, backend: SecretBackend, messenger: Messenger, ledger: ReceiptLedger | None = None
+        self,
+        backend: SecretBackend,
+        messenger: Messenger,
+        key: ServerKey,
+        ledger: ReceiptLedger | None = None,
     ) -> None:
         self.backend = backend
+        self.key = key
         self.messenger = messenger
         self.ledger = ledger
         # The embedded store keeps the recipient's Slack id in the receipt, so its
@@ -113,7 +120,7 @@ class Sharer:
             expires_at=receipt.expires_at,
             ttl=receipt.ttl,
             passphrase=receipt.passphrase_required,
-            burn_value=burn_value(request.sender, [receipt.metadata_key], []),
+            burn_value=burn_value(self.key, request.sender, [receipt.metadata_key], []),
         )
         if not await self._tell_sender(request, message):
             # Nobody has the link: do not leave a live secret behind.
@@ -147,7 +154,7 @@ class Sharer:
             expires_at=first.expires_at if first else 0,
             ttl=ttl,
             passphrase=bool(request.passphrase),
-            burn_value=burn_value(request.sender, keys, delivered) if keys else None,
+            burn_value=burn_value(self.key, request.sender, keys, delivered) if keys else None,
         )
         await self._tell_sender(request, message)
         if not delivered:
@@ -167,7 +174,7 @@ class Sharer:
             expires_at=receipt.expires_at,
             ttl=receipt.ttl,
             passphrase=receipt.passphrase_required,
-            reveal_value=reveal_value(receipt, request.sender, recipient),
+            reveal_value=reveal_value(self.key, receipt, request.sender, recipient),
         )
         try:
             await self.messenger.post(channel, message)

@@ -9,7 +9,6 @@ Submissions are answered in the ack: bad input as `response_action: errors`
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +19,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
 from bot.errors import BackendError, BackendUnavailable, SecretNotFound
-from bot.slack import blocks, ids, modals
+from bot.serverkey import ServerKey
+from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps, origin_from_metadata, origin_metadata
 from bot.slack.sharing import ShareRequest, ShareResult
@@ -45,7 +45,7 @@ async def open_share_modal(
     notes: Sequence[str] = (),
 ) -> None:
     view = modals.share_modal(
-        private_metadata=origin_metadata(origin),
+        private_metadata=origin_metadata(deps.store.key, origin),
         default_ttl=deps.settings.default_ttl,
         max_ttl=deps.settings.max_ttl,
         initial_text=initial_text,
@@ -115,6 +115,8 @@ def read_share_form(
         errors[ids.TTL_BLOCK] = "Pick one of the lifetimes offered."
     if len(recipients) > modals.MAX_RECIPIENTS:
         errors[ids.RECIPIENTS_BLOCK] = f"Pick at most {modals.MAX_RECIPIENTS} people."
+    elif not all(trust.is_id("user", r) for r in recipients):
+        errors[ids.RECIPIENTS_BLOCK] = "Pick the people from the list."
     form = {
         "secret": None if generate else secret,
         "passphrase": passphrase,
@@ -181,7 +183,7 @@ async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps)
         passphrase=form["passphrase"],
         ttl=form["ttl"],
         recipients=form["recipients"],
-        origin=origin_from_metadata(view.get("private_metadata")),
+        origin=origin_from_metadata(deps.store.key, view.get("private_metadata")),
     )
     result = await deps.sharer.share(request)
     if generate:
@@ -191,18 +193,21 @@ async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps)
 # -- the reveal modal -------------------------------------------------------------
 
 
-def reveal_metadata(value: dict[str, Any], channel: str | None, ts: str | None) -> str:
-    """The reveal modal's private_metadata: the key its viewer may use, and the DM to update."""
+def reveal_metadata(
+    key: ServerKey, value: dict[str, Any], channel: str | None, ts: str | None
+) -> str:
+    """The reveal modal's private_metadata (signed): the key its viewer may use, and the
+    DM to update."""
     data = {**value, "c": channel, "ts": ts}
-    return json.dumps({k: v for k, v in data.items() if v is not None}, separators=(",", ":"))
+    return trust.pack(key, trust.REVEAL_MODAL, {k: v for k, v in data.items() if v is not None})
 
 
 async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
     view = body["view"]
+    meta = trust.unpack(deps.store.key, trust.REVEAL_MODAL, view.get("private_metadata")) or {}
     try:
-        meta = json.loads(view.get("private_metadata") or "{}")
         secret_key, recipient, sender = str(meta["k"]), str(meta["to"]), str(meta["from"])
-    except (ValueError, KeyError, TypeError):
+    except KeyError:
         await ack(response_action="update", view=modals.notice_modal(
             "One-time secret", "This form is damaged. Use the button in the message again."
         ))

@@ -38,6 +38,13 @@ KINDS = ("sqlite", "redis", "onetimesecret")
 TEST_SCRYPT_N = 2**10
 
 
+def signed_value(raw: str) -> dict[str, Any]:
+    """What the app signed into a button value or private_metadata ("tag.json")."""
+    tag, dot, value = raw.partition(".")
+    assert dot and len(tag) == 32, "the app signs what it hands to Slack"
+    return dict(json.loads(value))
+
+
 def new_user() -> str:
     return "U" + uuid.uuid4().hex[:10].upper()
 
