@@ -395,9 +395,8 @@ def test_the_slack_ack_does_not_wait_for_a_hanging_ots_service(
 def test_the_reveal_modal_ack_does_not_wait_for_a_hanging_ots_service(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    import json
-
-    from bot.slack import ids
+    from bot.appstore import load_server_key
+    from bot.slack import ids, trust
     from tests.support.slack_requests import interactive_body, signature
 
     with MisbehavingOTS("hang") as ots:
@@ -408,9 +407,11 @@ def test_the_reveal_modal_ack_does_not_wait_for_a_hanging_ots_service(
         })
         with ServedApp(create_app(settings)) as server:
             metadata = {"k": "a" * 31, "to": "U0BOB", "from": "U0ALICE", "p": 0}
+            # As the Reveal button would have made it: signed under the app's key.
+            signed = trust.pack(load_server_key(settings), trust.REVEAL_MODAL, metadata)
             view = {"type": "modal", "id": "V0REVEAL", "hash": "h",
                     "callback_id": ids.REVEAL_VIEW, "team_id": "T0TEST",
-                    "private_metadata": json.dumps(metadata), "state": {"values": {}}}
+                    "private_metadata": signed, "state": {"values": {}}}
             fake_slack.views[view["id"]] = view  # the modal the Reveal button opened
             payload = {
                 "type": "view_submission", "team": {"id": "T0TEST"},
