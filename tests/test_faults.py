@@ -395,6 +395,8 @@ def test_the_slack_ack_does_not_wait_for_a_hanging_ots_service(
 def test_the_reveal_modal_ack_does_not_wait_for_a_hanging_ots_service(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
+    import json
+
     from bot.appstore import load_server_key
     from bot.slack import ids, trust
     from tests.support.slack_requests import interactive_body, signature
