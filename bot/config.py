@@ -51,6 +51,11 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    # Distribution mode ("Add to Slack", many workspaces): see bot/slack/installs.py.
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = field(default=None, repr=False)
+    slack_allowed_teams: tuple[str, ...] = ()
+    slack_allowed_enterprises: tuple[str, ...] = ()
     default_ttl: int = 7 * DAY
     max_ttl: int = 30 * DAY
     max_secret_bytes: int = 10_000
@@ -73,7 +78,16 @@ class Settings:
 
     @property
     def slack_enabled(self) -> bool:
-        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+        return self.slack_distributed or bool(
+            self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token)
+        )
+
+    @property
+    def slack_distributed(self) -> bool:
+        """Many workspaces through "Add to Slack": the client id and secret without a bot
+        token. With SLACK_BOT_TOKEN set, the single-workspace mode wins."""
+        return bool(self.slack_client_id and not self.slack_bot_token)
+
 
     @property
     def socket_mode(self) -> bool:
@@ -111,6 +125,10 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
             slack_app_token=env.get("SLACK_APP_TOKEN"),
             slack_api_url=env.url("SLACK_API_URL", "https://slack.com/api") + "/",
+            slack_client_id=env.get("SLACK_CLIENT_ID"),
+            slack_client_secret=env.get("SLACK_CLIENT_SECRET"),
+            slack_allowed_teams=env.id_list("SLACK_ALLOWED_TEAMS", "T"),
+            slack_allowed_enterprises=env.id_list("SLACK_ALLOWED_ENTERPRISES", "E"),
             default_ttl=env.integer("DEFAULT_TTL", 7 * DAY, minimum=MIN_TTL, maximum=max_ttl),
             max_ttl=max_ttl,
             max_secret_bytes=max_secret_bytes,
@@ -179,7 +197,31 @@ def _check_slack(settings: Settings) -> None:
         settings.slack_signing_secret,
         settings.slack_app_token,
     )
+    client_id, client_secret = settings.slack_client_id, settings.slack_client_secret
+    if token and (client_id or client_secret):
+        # Refused rather than guessed: Bolt itself switches to OAuth whenever these
+        # two are in the environment, which would silently drop the bot token.
+        raise ConfigError(
+            "SLACK_CLIENT_ID",
+            "set either SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET (many workspaces, \"Add to Slack\"), not both",
+        )
+    if client_id or client_secret:
+        for name, value in (("SLACK_CLIENT_ID", client_id),
+                            ("SLACK_CLIENT_SECRET", client_secret),
+                            ("SLACK_SIGNING_SECRET", signing)):
+            if not value:
+                raise ConfigError(name, "is required for distribution mode (SLACK_CLIENT_ID "
+                                  "and SLACK_CLIENT_SECRET without SLACK_BOT_TOKEN)")
     if not (token or signing or app):
+        return
+    if settings.slack_distributed:
+        if app:
+            raise ConfigError(
+                "SLACK_APP_TOKEN",
+                "Socket Mode serves one workspace; distribution mode (SLACK_CLIENT_ID and "
+                "SLACK_CLIENT_SECRET) needs HTTP: unset SLACK_APP_TOKEN",
+            )
         return
     if not token:
         raise ConfigError("SLACK_BOT_TOKEN", "is required when other SLACK_* settings are set")
@@ -253,6 +295,19 @@ class _Env:
             return parse_key(raw)
         except ServerKeyError as exc:
             raise ConfigError(name, str(exc)) from None
+
+    def id_list(self, name: str, prefix: str) -> tuple[str, ...]:
+        raw = self.get(name)
+        if raw is None:
+            return ()
+        ids = tuple(part.strip() for part in raw.split(",") if part.strip())
+        for slack_id in ids:
+            if not (slack_id.startswith(prefix) and slack_id.isalnum() and slack_id.isupper()):
+                raise ConfigError(
+                    name, f"must be comma-separated Slack ids starting with {prefix}, "
+                    f"got {slack_id!r}"
+                )
+        return ids
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
         raw = self.get(name)

@@ -85,3 +85,31 @@ def test_every_shortcut_has_a_listener(
     body = interactive_body(shortcut_payload(shortcut, fake_slack))
     response = post_signed(served.url, body)
     assert response.status_code == 200, json.dumps(shortcut)
+
+
+DISTRIBUTION = yaml.safe_load(
+    (Path(__file__).parent.parent / "manifest.distribution.yml").read_text()
+)
+
+
+def test_both_manifests_ask_for_the_scopes_the_code_asks_for() -> None:
+    for manifest in (MANIFEST, DISTRIBUTION):
+        assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == ids.BOT_SCOPES
+
+
+def test_the_distribution_manifest_is_the_single_one_plus_installs() -> None:
+    assert DISTRIBUTION["features"] == MANIFEST["features"]
+    assert DISTRIBUTION["display_information"] == MANIFEST["display_information"]
+    assert DISTRIBUTION["oauth_config"]["redirect_urls"] == [
+        "https://YOUR-HOST" + ids.OAUTH_REDIRECT_PATH
+    ]
+    settings = DISTRIBUTION["settings"]
+    assert settings["org_deploy_enabled"] is True
+    assert settings["token_rotation_enabled"] is True
+    assert settings["socket_mode_enabled"] is False  # Marketplace apps cannot use it
+    assert settings["event_subscriptions"]["request_url"] == "https://YOUR-HOST/slack/events"
+    assert {"app_uninstalled", "tokens_revoked"} <= set(
+        settings["event_subscriptions"]["bot_events"]
+    )
+    single_events = set(MANIFEST["settings"].get("event_subscriptions", {}).get("bot_events", []))
+    assert single_events <= set(settings["event_subscriptions"]["bot_events"])

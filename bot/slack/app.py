@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -19,12 +20,15 @@ from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.logs import framework_logger
-from bot.slack import actions, commands, replay, shortcuts, trust, views
+from bot.slack import actions, commands, ids, install_pages, replay, shortcuts, trust, views
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
+from bot.slack.install_pages import InstallFlow
+from bot.slack.installs import StoredInstallations, StoredStates
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
 from bot.slack.sharing import Sharer
 from bot.slack.trust import ResponseUrls
+from bot.slack.workspaces import Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +57,27 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
         logger=logger,
         retry_handlers=retry_handlers(),
     )
-    # Token and client are passed explicitly so that SLACK_CLIENT_ID/SECRET in
-    # the environment cannot silently switch Bolt into OAuth mode.
-    app = AsyncApp(
-        client=client,
-        signing_secret=settings.slack_signing_secret or "",
-        logger=logger,
-        process_before_response=False,
-        request_verification_enabled=not settings.socket_mode,
-        installation_store=None,
-        oauth_settings=None,
-    )
+    if settings.slack_distributed:
+        app, workspaces = _distributed_app(settings, store, client, logger)
+    else:
+        # Token and client are passed explicitly (config refuses SLACK_CLIENT_ID
+        # beside SLACK_BOT_TOKEN, which would switch Bolt into OAuth mode).
+        app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack_signing_secret or "",
+            logger=logger,
+            process_before_response=False,
+            request_verification_enabled=not settings.socket_mode,
+            installation_store=None,
+            oauth_settings=None,
+        )
+        workspaces = Workspaces(client)
     # A replayed signed request is answered once; the record lives in the app store.
     replay.install(app, store.storage)
     app.use(trust_ids)
+    app.use(workspaces.bind_request)
     messenger = Messenger(client, ResponseUrls(settings.slack_api_url))
-    notifier = Notifier(messenger)
+    notifier = Notifier(messenger, workspaces)
     background: list[Background] = []
     ledger = None
     if backend.capabilities.pushes_events:
@@ -87,6 +96,43 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
         kind.register(app, deps)
     app.error(report_listener_error)
     return SlackApp(app, deps, background)
+
+
+def _distributed_app(
+    settings: Settings, store: AppStore, client: AsyncWebClient, logger: logging.Logger
+) -> tuple[AsyncApp, Workspaces]:
+    """Bolt in OAuth mode: installations and states in the app store (installs.py)."""
+    installations = StoredInstallations(store)
+    oauth = AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=list(ids.BOT_SCOPES),
+        redirect_uri=settings.public_url + ids.OAUTH_REDIRECT_PATH,
+        install_path=ids.INSTALL_PATH,
+        redirect_uri_path=ids.OAUTH_REDIRECT_PATH,
+        installation_store=installations,
+        installation_store_bot_only=True,
+        state_store=StoredStates(store),
+        callback_options=install_pages.callbacks(),
+        logger=logger,
+    )
+    flow = InstallFlow(
+        client=client, logger=logger, settings=oauth,
+        allowed_teams=settings.slack_allowed_teams,
+        allowed_enterprises=settings.slack_allowed_enterprises,
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=settings.slack_signing_secret or "",
+        logger=logger,
+        process_before_response=False,
+        oauth_flow=flow,
+        installation_store=installations,
+        installation_store_bot_only=True,
+    )
+    # app_uninstalled and tokens_revoked delete the installation and its tokens.
+    app.enable_token_revocation_listeners()
+    return app, Workspaces(client, installations)
 
 
 async def trust_ids(

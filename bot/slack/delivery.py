@@ -27,6 +27,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.slack.trust import ResponseUrls
+from bot.slack.workspaces import CURRENT_CLIENT
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,14 @@ class Messenger:
         self.client = client
         self.response_urls = response_urls
 
+    def _client(self) -> AsyncWebClient:
+        # The current workspace's client (bot/slack/workspaces.py); the app's own
+        # client when there is one workspace.
+        return CURRENT_CLIENT.get() or self.client
+
     async def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """A Web API call with a JSON body (conversations.* take forms: see open_dm)."""
-        return await self._guard(method, self.client.api_call(method, json=kwargs))
+        return await self._guard(method, self._client().api_call(method, json=kwargs))
 
     async def _guard(self, method: str, pending: Awaitable[AsyncSlackResponse]) -> dict[str, Any]:
         try:
@@ -119,12 +125,12 @@ class Messenger:
 
     async def open_dm(self, user_id: str) -> str:
         answer = await self._guard(
-            "conversations.open", self.client.conversations_open(users=user_id)
+            "conversations.open", self._client().conversations_open(users=user_id)
         )
         return str(answer["channel"]["id"])
 
     async def user_info(self, user_id: str) -> dict[str, Any]:
-        return await self._guard("users.info", self.client.users_info(user=user_id))
+        return await self._guard("users.info", self._client().users_info(user=user_id))
 
     async def post(self, channel: str, payload: dict[str, Any]) -> str:
         """Post a message; returns its ts."""

@@ -9,6 +9,12 @@ from __future__ import annotations
 
 COMMAND = "/ots"
 
+# What the bot may do (manifest.yml, manifest.distribution.yml and the OAuth
+# install request agree; tests/test_manifest.py checks them).
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+INSTALL_PATH = "/slack/install"
+OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
+
 # Shortcuts (declared in manifest.yml).
 SHARE_SHORTCUT = "share_secret"
 MESSAGE_SHORTCUT = "make_one_time_secret"

@@ -28,6 +28,7 @@ from bot.errors import BackendError, SecretNotFound
 from bot.serverkey import Unsealable
 from bot.slack import blocks
 from bot.slack.delivery import Messenger, SlackFailure
+from bot.slack.workspaces import NotInstalled, Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,14 @@ def sender_of(custid: str) -> str | None:
     return None
 
 
+def team_of(custid: str) -> str | None:
+    """The Slack team id in an owner made by `slack_owner`, if it has one."""
+    parts = custid.split(":")
+    if len(parts) == 3 and parts[0] == "slack" and parts[1] not in ("", "-"):
+        return parts[1]
+    return None
+
+
 @dataclass(frozen=True)
 class Outcome:
     kind: str  # "received", "burned", "expired"
@@ -52,8 +61,9 @@ class Outcome:
 
 
 class Notifier:
-    def __init__(self, messenger: Messenger) -> None:
+    def __init__(self, messenger: Messenger, workspaces: Workspaces) -> None:
         self.messenger = messenger
+        self.workspaces = workspaces
         self._pending: set[asyncio.Task[None]] = set()
 
     async def on_event(self, event: SecretEvent) -> None:
@@ -66,21 +76,27 @@ class Notifier:
         )
         # The event fires inside a reveal: a slow Slack must not slow the reveal down.
         task = asyncio.create_task(
-            self.tell(sender, Outcome(event.kind, event.via), recipients, event.created)
+            self.tell(sender, Outcome(event.kind, event.via), recipients, event.created,
+                      team=team_of(event.custid))
         )
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
     async def tell(
-        self, sender: str, outcome: Outcome, recipients: tuple[str, ...], created: int
+        self, sender: str, outcome: Outcome, recipients: tuple[str, ...], created: int,
+        *, team: str | None = None,
     ) -> None:
         message = blocks.notification_message(
             kind=outcome.kind, via=outcome.via, recipients=recipients, created=created
         )
         try:
-            await self.messenger.dm(sender, message)
+            # Not a Slack request: the sender's workspace is found by its team id.
+            async with self.workspaces.acting_for(team):
+                await self.messenger.dm(sender, message)
         except SlackFailure:
             log.warning("could not tell a sender about their secret (%s)", outcome.kind)
+        except NotInstalled as exc:
+            log.warning("could not tell a sender about their secret: %s", exc)
 
 
 class ReceiptLedger:
@@ -90,11 +106,14 @@ class ReceiptLedger:
         self.storage = store.storage
         self._key = store.key
 
-    async def track(self, receipt: Receipt, sender: str, recipients: tuple[str, ...]) -> None:
+    async def track(
+        self, receipt: Receipt, sender: str, recipients: tuple[str, ...],
+        team: str | None = None,
+    ) -> None:
         record_id = crypto.storage_id(WATCH_PREFIX, receipt.metadata_key)
         record = {
             "m": receipt.metadata_key, "s": sender, "r": list(recipients),
-            "c": receipt.created, "e": receipt.expires_at,
+            "c": receipt.created, "e": receipt.expires_at, "t": team,
         }
         sealed = self._key.seal(json.dumps(record).encode(), record_id.encode())
         await self.storage.put(record_id, sealed, 2 * receipt.ttl + 3600)
@@ -161,7 +180,8 @@ class ReceiptWatcher:
             # removal succeeded sends the message.
             if outcome is not None and await self.ledger.settle(record_id):
                 await self.notifier.tell(
-                    record["s"], outcome, tuple(record["r"]), int(record["c"])
+                    record["s"], outcome, tuple(record["r"]), int(record["c"]),
+                    team=record.get("t"),
                 )
 
     async def _outcome(self, record: dict[str, Any]) -> Outcome | None:

@@ -101,7 +101,8 @@ class Sharer:
         if self.ledger is not None:
             try:
                 await self.ledger.track(
-                    receipt, request.sender, (recipient,) if recipient else ()
+                    receipt, request.sender, (recipient,) if recipient else (),
+                    request.team_id,
                 )
             except BackendError as exc:
                 # The secret exists and will be delivered; only the sender's

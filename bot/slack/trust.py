@@ -10,6 +10,8 @@ post a one-time link anywhere or act on buttons it never made:
 - A `response_url` is only ever posted to on Slack's own hosts (or the host of
   the configured `SLACK_API_URL`, which tests point at a fake): the app posts
   one-time links there.
+- With several workspaces, each signed value is bound to the workspace it was
+  made in (bot/slack/workspaces.py).
 - Slack ids (users, teams, channels) are checked against Slack's id format
   before they are used in messages or mentions.
 """
@@ -23,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.serverkey import ServerKey
+from bot.slack.workspaces import current_team
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,21 @@ def is_id(kind: str, value: object) -> bool:
     return isinstance(value, str) and _IDS[kind].fullmatch(value) is not None
 
 
+def _bound(purpose: str) -> str:
+    # With several workspaces a value is bound to the one it was made in: a button
+    # of workspace A does not verify in a request from workspace B.
+    return f"{purpose}@{current_team() or '-'}"
+
+
 def pack(key: ServerKey, purpose: str, data: dict[str, Any]) -> str:
-    """A JSON value signed for one purpose, for a round trip through Slack."""
-    return key.sign(json.dumps(data, separators=(",", ":")), purpose)
+    """A JSON value signed for one purpose (and workspace), for a round trip through Slack."""
+    return key.sign(json.dumps(data, separators=(",", ":")), _bound(purpose))
 
 
 def unpack(key: ServerKey, purpose: str, raw: object) -> dict[str, Any] | None:
-    """What `pack` was given, or None for anything this app did not sign for `purpose`."""
-    text = key.verify(raw if isinstance(raw, str) else None, purpose)
+    """What `pack` was given, or None for anything this app did not sign for `purpose`
+    in this workspace."""
+    text = key.verify(raw if isinstance(raw, str) else None, _bound(purpose))
     if text is None:
         if raw:
             log.warning("refused a Slack value the app did not sign (%s)", purpose)

@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
-from bot.web import api, limits, receipts, reveal
+from bot.web import api, limits, pages, receipts, reveal
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ def build_app(
             return await incoming.dispatch(slack, request)
 
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+        if settings.slack_distributed:
+            routes += install_routes(slack)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,6 +130,36 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
         return build_app(settings, backend, store)
     slack = build_slack(settings, backend, store)
     return build_app(settings, backend, store, slack.bolt, slack.background)
+
+
+def install_routes(bolt_app: AsyncApp) -> list[BaseRoute]:
+    """Distribution mode: the install page and the OAuth callback, through Bolt's flow."""
+    from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    from bot.slack import ids
+
+    flow = bolt_app.oauth_flow
+    assert flow is not None
+
+    async def oauth(request: Request) -> Response:
+        bolt_request = AsyncBoltRequest(
+            body="",
+            query=request.url.query,
+            headers={name: request.headers.getlist(name) for name in request.headers},
+        )
+        if request.url.path == ids.INSTALL_PATH:
+            answer = await flow.handle_installation(bolt_request)
+        else:
+            answer = await flow.handle_callback(bolt_request)
+        response = to_starlette_response(answer)
+        response.headers.update(pages.SECURITY_HEADERS)
+        return response
+
+    return [
+        Route(ids.INSTALL_PATH, oauth, methods=["GET"]),
+        Route(ids.OAUTH_REDIRECT_PATH, oauth, methods=["GET"]),
+    ]
 
 
 async def _as_task(run: Callable[[], Awaitable[None]]) -> None:

@@ -28,8 +28,9 @@ font:15px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 label{display:block;margin:.5rem 0 .25rem}
 input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;
 border:1px solid var(--muted)}
-button{margin-top:1rem;padding:.65rem 1.4rem;font:inherit;font-weight:600;color:#fff;
-background:var(--accent);border:0;border-radius:6px;cursor:pointer}
+button,a.button{display:inline-block;margin-top:1rem;padding:.65rem 1.4rem;font:inherit;
+font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;cursor:pointer;
+text-decoration:none}
 """.strip()
 
 _COPY_JS = (
@@ -187,3 +188,29 @@ def unknown_receipt() -> str:
         "<p>The address may be mistyped, or the receipt expired (receipts are kept "
         "twice as long as their secret).</p>",
     )
+
+
+def add_to_slack(url: str) -> str:
+    """The install page of distribution mode: what the app does, and the button."""
+    return _page(
+        "Add One-Time Secret to Slack",
+        "<h1>Add One-Time Secret to Slack</h1>"
+        "<p>Share passwords and other secrets as one-time links instead of leaving them "
+        "in chat history. After installing, type <code>/ots</code> in any conversation.</p>"
+        f'<p><a class="button" href="{escape(url, quote=True)}">Add to Slack</a></p>'
+        '<p class="muted">You will be asked to allow the app into your workspace. '
+        "Only an admin may need to approve it.</p>",
+    )
+
+
+def installed(team: str) -> str:
+    return message(
+        "Installed",
+        f"One-Time Secret is now installed in {team}. Open Slack and type /ots in any "
+        "conversation to share a secret; /ots help says more. You can close this page.",
+    )
+
+
+def install_failed(reason: str) -> str:
+    return message("Not installed", reason)
+

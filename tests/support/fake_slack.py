@@ -28,6 +28,8 @@ from tests.support.servers import LocalHTTPFake
 BOT_TOKEN = "xoxb-test-token"
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
 
 _REQUIRED = {
     "chat.postMessage": ("channel",),
@@ -49,6 +51,17 @@ class Call:
     headers: dict[str, str]
     path: str = ""
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Grant:
+    """An installation Slack would make when someone approves the app."""
+
+    team_id: str | None
+    team_name: str
+    enterprise_id: str | None = None
+    org_wide: bool = False
+    rotating: bool = False  # token rotation: short-lived tokens and a refresh token
 
 
 @dataclass
@@ -75,6 +88,11 @@ class FakeSlack(LocalHTTPFake):
         self._users: dict[str, dict[str, Any]] = {}
         self.views: dict[str, dict[str, Any]] = {}  # open modals by view id
         self.view_ids: dict[str, str] = {}  # trigger id -> id of the view it opened
+        # Installations (distribution mode): live bot tokens -> their grant.
+        self.tokens: dict[str, Grant] = {token: Grant(TEAM_ID, "Test")}
+        self._codes: dict[str, Grant] = {}
+        self._refresh: dict[str, Grant] = {}
+        self._issued = 0
         self._lock = threading.Lock()
         self._serve(self._handler())
 
@@ -94,6 +112,63 @@ class FakeSlack(LocalHTTPFake):
         with self._lock:
             self._triggers[trigger] = time.monotonic()
         return trigger
+
+    def grant(self, grant: Grant) -> str:
+        """An OAuth code for `grant`, as Slack puts it on the redirect after approval."""
+        code = f"code-{uuid.uuid4().hex}"
+        with self._lock:
+            self._codes[code] = grant
+        return code
+
+    def tokens_of(self, team_id: str | None, enterprise_id: str | None = None) -> list[str]:
+        with self._lock:
+            return [t for t, g in self.tokens.items()
+                    if g.team_id == team_id and g.enterprise_id == enterprise_id]
+
+    def revoke_all(self, grant_team: str | None, enterprise_id: str | None = None) -> None:
+        """The workspace uninstalled the app: its tokens stop working."""
+        with self._lock:
+            for token in [t for t, g in self.tokens.items()
+                          if g.team_id == grant_team and g.enterprise_id == enterprise_id]:
+                del self.tokens[token]
+
+    def _issue(self, grant: Grant) -> dict[str, Any]:
+        self._issued += 1
+        prefix = "xoxe.xoxb-" if grant.rotating else "xoxb-"
+        token = f"{prefix}{grant.team_id or grant.enterprise_id}-{self._issued}-{uuid.uuid4().hex}"
+        self.tokens[token] = grant
+        answer: dict[str, Any] = {
+            "ok": True, "app_id": "A0OTS", "access_token": token, "token_type": "bot",
+            "scope": "commands,chat:write,im:write,users:read", "bot_user_id": BOT_USER_ID,
+            "team": {"id": grant.team_id, "name": grant.team_name} if grant.team_id else None,
+            "enterprise": {"id": grant.enterprise_id, "name": "Org"}
+            if grant.enterprise_id else None,
+            "is_enterprise_install": grant.org_wide,
+            "authed_user": {"id": "U0INSTALLER"},
+        }
+        if grant.rotating:
+            refresh = f"xoxe-1-{uuid.uuid4().hex}"
+            self._refresh[refresh] = grant
+            answer.update(refresh_token=refresh, expires_in=43200)
+        return answer
+
+    def _oauth_access(self, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        import base64
+
+        basic = headers.get("authorization", "")
+        expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if basic != expected:
+            return {"ok": False, "error": "invalid_client_id"}
+        with self._lock:
+            if body.get("grant_type") == "refresh_token":
+                grant = self._refresh.pop(str(body.get("refresh_token")), None)
+                if grant is None:
+                    return {"ok": False, "error": "invalid_refresh_token"}
+                return self._issue(grant)
+            grant = self._codes.pop(str(body.get("code")), None)
+            if grant is None:
+                return {"ok": False, "error": "invalid_code"}
+            return self._issue(grant)
 
     def add_user(self, user_id: str, *, is_bot: bool = False, deleted: bool = False,
                  name: str | None = None) -> None:
@@ -190,7 +265,8 @@ class FakeSlack(LocalHTTPFake):
         if not path.startswith("/api/"):
             return 404, {"ok": False, "error": "unknown_path"}, {}
         method = path[len("/api/"):].split("?")[0]
-        if lower.get("authorization") != f"Bearer {self.token}":
+        bearer = lower.get("authorization", "").removeprefix("Bearer ")
+        if method != "oauth.v2.access" and bearer not in self.tokens:
             return self._reject(method, "invalid_auth")
         if content_type == "application/json":
             try:
@@ -227,7 +303,13 @@ class FakeSlack(LocalHTTPFake):
         problem = self._check_limits(method, body)
         if problem:
             return self._reject(method, problem)
-        return 200, self._answer(method, body), {}
+        if method == "oauth.v2.access":
+            return 200, self._oauth_access(lower, body), {}
+        if method == "auth.revoke":
+            with self._lock:
+                self.tokens.pop(bearer, None)
+            return 200, {"ok": True, "revoked": True}, {}
+        return 200, self._answer(method, body, self.tokens.get(bearer)), {}
 
     def _check_limits(self, method: str, body: dict[str, Any]) -> str | None:
         if method.startswith("chat.") and method != "chat.delete":
@@ -265,10 +347,14 @@ class FakeSlack(LocalHTTPFake):
                 self._used_triggers.add(trigger)
         return None
 
-    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _answer(self, method: str, body: dict[str, Any],
+                grant: Grant | None = None) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER_ID, "team_id": TEAM_ID, "bot_id": "B0BOT",
-                    "url": "https://test.slack.com/", "team": "Test", "user": "ots"}
+            grant = grant or Grant(TEAM_ID, "Test")
+            return {"ok": True, "user_id": BOT_USER_ID, "team_id": grant.team_id,
+                    "enterprise_id": grant.enterprise_id, "bot_id": "B0BOT",
+                    "is_enterprise_install": grant.org_wide,
+                    "url": "https://test.slack.com/", "team": grant.team_name, "user": "ots"}
         if method == "conversations.open":
             user = str(body["users"]).split(",")[0]
             info = self._users.get(user)
