@@ -10,7 +10,7 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.server_process import APP_VARIABLES
 from tests.support.servers import TEST_SERVER_KEY, RedisServer, ServedApp, redis_server
 
-_APP_VARIABLES = (*APP_VARIABLES, "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+_APP_VARIABLES = APP_VARIABLES
 
 
 @pytest.fixture(autouse=True)

@@ -62,6 +62,7 @@ class Grant:
     enterprise_id: str | None = None
     org_wide: bool = False
     rotating: bool = False  # token rotation: short-lived tokens and a refresh token
+    expires_in: int = 43200  # seconds the first rotating token lives (refreshed ones: 12 hours)
 
 
 @dataclass
@@ -132,7 +133,7 @@ class FakeSlack(LocalHTTPFake):
                           if g.team_id == grant_team and g.enterprise_id == enterprise_id]:
                 del self.tokens[token]
 
-    def _issue(self, grant: Grant) -> dict[str, Any]:
+    def _issue(self, grant: Grant, *, refreshed: bool = False) -> dict[str, Any]:
         self._issued += 1
         prefix = "xoxe.xoxb-" if grant.rotating else "xoxb-"
         token = f"{prefix}{grant.team_id or grant.enterprise_id}-{self._issued}-{uuid.uuid4().hex}"
@@ -149,7 +150,8 @@ class FakeSlack(LocalHTTPFake):
         if grant.rotating:
             refresh = f"xoxe-1-{uuid.uuid4().hex}"
             self._refresh[refresh] = grant
-            answer.update(refresh_token=refresh, expires_in=43200)
+            answer.update(refresh_token=refresh,
+                          expires_in=43200 if refreshed else grant.expires_in)
         return answer
 
     def _oauth_access(self, headers: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +166,7 @@ class FakeSlack(LocalHTTPFake):
                 grant = self._refresh.pop(str(body.get("refresh_token")), None)
                 if grant is None:
                     return {"ok": False, "error": "invalid_refresh_token"}
-                return self._issue(grant)
+                return self._issue(grant, refreshed=True)
             grant = self._codes.pop(str(body.get("code")), None)
             if grant is None:
                 return {"ok": False, "error": "invalid_code"}
