@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import chromium  # noqa: F401 (a fixture for every module)
 from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
 from tests.support.server_process import APP_VARIABLES

@@ -65,7 +65,7 @@ def install(app: ServedApp, fake: FakeSlack, grant: Grant) -> httpx.Response:
     """The whole browser side of "Add to Slack": install page, Slack, redirect back."""
     page = httpx.get(f"{app.url}{ids.INSTALL_PATH}")
     assert page.status_code == 200
-    authorize = re.search(r'href="([^"]+)"', page.text)
+    authorize = re.search(r'href="(https://slack.com/[^"]+)"', page.text)
     assert authorize is not None
     query = parse_qs(urlsplit(authorize.group(1).replace("&amp;", "&")).query)
     state = query["state"][0]
@@ -100,7 +100,7 @@ def test_the_install_page_offers_add_to_slack_with_the_page_protections(
     page = httpx.get(f"{app.url}{ids.INSTALL_PATH}")
     assert page.status_code == 200
     assert "Add to Slack" in page.text
-    link = re.search(r'href="([^"]+)"', page.text)
+    link = re.search(r'href="(https://slack.com/[^"]+)"', page.text)
     assert link and link.group(1).startswith("https://slack.com/oauth/v2/authorize?")
     query = parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)
     assert query["client_id"] == [CLIENT_ID]
@@ -135,7 +135,7 @@ def test_two_workspaces_and_an_org_are_each_served_with_their_own_token(
 
 def test_a_replayed_oauth_callback_installs_nothing(app: ServedApp, fake_slack: FakeSlack) -> None:
     page = httpx.get(f"{app.url}{ids.INSTALL_PATH}")
-    state = parse_qs(urlsplit(re.search(r'href="([^"]+)"', page.text).group(1)
+    state = parse_qs(urlsplit(re.search(r'href="(https://slack.com/[^"]+)"', page.text).group(1)
                               .replace("&amp;", "&")).query)["state"][0]
     cookie = page.headers["set-cookie"].split(";")[0]
     first = httpx.get(f"{app.url}{ids.OAUTH_REDIRECT_PATH}",

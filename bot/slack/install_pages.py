@@ -26,6 +26,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
+from bot.i18n import N_, Text, from_accept_language, languages, text_for
 from bot.web import pages
 
 log = logging.getLogger(__name__)
@@ -33,20 +34,20 @@ log = logging.getLogger(__name__)
 NOT_ALLOWED = "not_allowed"
 
 _FAILURES = {
-    "access_denied": "The installation was cancelled in Slack. Nothing was installed. "
-    "Open the install page again when you are ready.",
-    "invalid_browser": "This page was opened in another browser than the one that started "
-    "the installation. Start again from the install page in this browser.",
-    "invalid_state": "This installation link was already used or has expired. "
-    "Start again from the install page.",
-    "missing_code": "Slack did not send an installation code. Start again from the "
-    "install page.",
-    "invalid_code": "Slack refused the installation code (it may have expired). Start "
-    "again from the install page.",
-    NOT_ALLOWED: "This deployment is not open to your workspace or organisation. Ask the "
-    "people who run it to add it to SLACK_ALLOWED_TEAMS or SLACK_ALLOWED_ENTERPRISES.",
-    "storage_error": "The installation could not be saved. Nothing was installed. Try "
-    "again in a minute; if it keeps failing, tell the people who run this app.",
+    "access_denied": N_("The installation was cancelled in Slack. Nothing was installed. "
+    "Open the install page again when you are ready."),
+    "invalid_browser": N_("This page was opened in another browser than the one that started "
+    "the installation. Start again from the install page in this browser."),
+    "invalid_state": N_("This installation link was already used or has expired. "
+    "Start again from the install page."),
+    "missing_code": N_("Slack did not send an installation code. Start again from the "
+    "install page."),
+    "invalid_code": N_("Slack refused the installation code (it may have expired). Start "
+    "again from the install page."),
+    NOT_ALLOWED: N_("This deployment is not open to your workspace or organisation. Ask the "
+    "people who run it to add it to SLACK_ALLOWED_TEAMS or SLACK_ALLOWED_ENTERPRISES."),
+    "storage_error": N_("The installation could not be saved. Nothing was installed. Try "
+    "again in a minute; if it keeps failing, tell the people who run this app."),
 }
 
 
@@ -56,13 +57,22 @@ def _html(body: str, status: int) -> BoltResponse:
     )
 
 
+def text_of(request: AsyncBoltRequest) -> Text:
+    chosen = request.query.get("lang")
+    if chosen and chosen[-1] in languages():
+        return text_for(chosen[-1])
+    accept = request.headers.get("accept-language")
+    return text_for(from_accept_language(accept[0] if accept else None))
+
+
 async def _success(args: AsyncSuccessArgs) -> BoltResponse:
+    _ = text_of(args.request)
     installation = args.installation
     where = installation.enterprise_name if installation.is_enterprise_install else None
-    team = where or installation.team_name or "your workspace"
+    team = where or installation.team_name or _("your workspace")
     log.info("installed in a %s", "organisation" if installation.is_enterprise_install
              else "workspace")
-    return _html(pages.installed(team), 200)
+    return _html(pages.installed(_, team), 200)
 
 
 async def _failure(args: AsyncFailureArgs) -> BoltResponse:
@@ -70,9 +80,10 @@ async def _failure(args: AsyncFailureArgs) -> BoltResponse:
     if isinstance(args.error, BoltError) and str(args.error) == NOT_ALLOWED:
         reason = NOT_ALLOWED
     log.warning("an installation failed: %s", reason)
-    text = _FAILURES.get(reason, _FAILURES["storage_error"])
+    _ = text_of(args.request)
+    text = _(_FAILURES.get(reason, _FAILURES["storage_error"]))
     status = 403 if reason == NOT_ALLOWED else args.suggested_status_code
-    return _html(pages.install_failed(text), status)
+    return _html(pages.install_failed(_, text), status)
 
 
 def callbacks() -> AsyncCallbackOptions:
@@ -92,7 +103,7 @@ class InstallFlow(AsyncOAuthFlow):
         self.allowed_enterprises = frozenset(allowed_enterprises)
 
     async def build_install_page_html(self, url: str, request: AsyncBoltRequest) -> str:
-        return pages.add_to_slack(url)
+        return pages.add_to_slack(text_of(request), url, self.settings.install_path)
 
     def allows(self, installation: Installation) -> bool:
         if not (self.allowed_teams or self.allowed_enterprises):

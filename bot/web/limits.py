@@ -36,8 +36,10 @@ from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.errors import BackendUnavailable
+from bot.i18n import N_
 from bot.serverkey import ServerKey
 from bot.web import pages
+from bot.web.lang import text_of_scope
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -69,9 +71,12 @@ def _is_api(scope: Scope) -> bool:
 
 
 def error_response(
-    scope: Scope, status: int, title: str, text: str, headers: dict[str, str] | None = None
+    scope: Scope, status: int, title: str, text: str, headers: dict[str, str] | None = None,
+    **values: object,
 ) -> Response:
-    """JSON the OTS way on the API (404, real status in a header), a page elsewhere."""
+    """JSON the OTS way on the API (404, real status in a header, English: clients match
+    the text), a page in the reader's language elsewhere. `text` is a message id whose
+    `{placeholders}` take `values`."""
     headers = dict(headers or {})
     if _is_api(scope):
         headers["X-OTS-Intended-Status"] = str(status)
@@ -81,13 +86,14 @@ def error_response(
         if status == 503:
             headers.setdefault("Retry-After", "5")
         return JSONResponse(
-            {"message": text},
+            {"message": text.format(**values) if values else text},
             status_code=503 if status == 503 else 404,
             headers=headers,
             media_type="application/json; charset=utf-8",  # as the API's own answers
         )
+    _ = text_of_scope(scope)
     return HTMLResponse(
-        pages.message(title, text),
+        pages.message(_, _(title), _(text, **values)),
         status_code=status,
         headers={**pages.SECURITY_HEADERS, **headers},
     )
@@ -137,7 +143,7 @@ class BodyLimit:
                 continue
             if not value.isdigit():
                 return error_response(
-                    scope, 400, "Bad request", "The Content-Length header is not a number."
+                    scope, 400, N_("Bad request"), N_("The Content-Length header is not a number.")
                 )
             if int(value) > cap:
                 return self._too_large(scope, cap)
@@ -162,8 +168,9 @@ class BodyLimit:
         return error_response(
             scope,
             413,
-            "Request too large",
-            f"The request body is too large: the limit is {cap:,} bytes. Nothing was stored.",
+            N_("Request too large"),
+            N_("The request body is too large: the limit is {cap} bytes. Nothing was stored."),
+            cap=f"{cap:,}",
         )
 
 
@@ -270,9 +277,12 @@ class RateLimit:
         try:
             decision = await self.limiter.hit(kind, address)
         except BackendUnavailable as exc:
-            await error_response(scope, 503, "Temporarily unavailable", exc.message)(
-                scope, receive, send
-            )
+            if _is_api(scope):
+                answer = error_response(scope, 503, "", exc.message)
+            else:
+                answer = HTMLResponse(pages.unavailable(text_of_scope(scope)), status_code=503,
+                                      headers={**pages.SECURITY_HEADERS, "Retry-After": "5"})
+            await answer(scope, receive, send)
             return
         if decision.allowed:
             await self.app(scope, receive, send)
@@ -283,20 +293,21 @@ class RateLimit:
         headers = {"Retry-After": str(decision.retry_after)}
         if _is_api(scope):
             return error_response(scope, 429, "", RATE_LIMIT_MESSAGE, headers)
-        what = "secrets created" if kind == CREATE else "reveal attempts"
-        return error_response(
-            scope,
-            429,
-            "Too many attempts",
-            f"Too many {what} from your address. Nothing was revealed or lost: "
-            f"try again in {_minutes(decision.retry_after)}.",
-            headers,
+        _ = text_of_scope(scope)
+        minutes = max(1, round(decision.retry_after / 60))
+        wait = _.plural("{count} minute", "{count} minutes", minutes, count=minutes)
+        text = (
+            _("Too many secrets created from your address. Nothing was revealed or lost: "
+              "try again in {wait}.", wait=wait)
+            if kind == CREATE else
+            _("Too many reveal attempts from your address. Nothing was revealed or lost: "
+              "try again in {wait}.", wait=wait)
         )
-
-
-def _minutes(seconds: int) -> str:
-    minutes = max(1, round(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return HTMLResponse(
+            pages.message(_, _("Too many attempts"), text),
+            status_code=429,
+            headers={**pages.SECURITY_HEADERS, **headers},
+        )
 
 
 def middleware(settings: Settings, backend: SecretBackend, store: AppStore) -> list[Middleware]:

@@ -1,6 +1,8 @@
-"""HTML pages for people.
+"""HTML pages for people, in their language.
 
 Every value is escaped; no style or script runs unless its hash is in the CSP.
+Each page takes the reader's `Text` (bot/i18n.py) and says every word through
+it; pages that can be reloaded safely carry links to the other languages.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import base64
 import hashlib
 import unicodedata
 from html import escape
+
+from bot.i18n import N_, Text, language_name, languages
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1d1c1d;--bg:#f8f8f8;--card:#fff;--accent:#4a154b;
@@ -26,6 +30,8 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext;padding:1
 background:var(--bg);border:1px solid var(--muted);max-height:60vh;overflow:auto;
 font:15px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 label{display:block;margin:.5rem 0 .25rem}
+nav.lang{text-align:right;font-size:.85rem;margin:-1rem 0 1rem}
+nav.lang a{color:var(--accent);margin-left:.75rem}
 input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;
 border:1px solid var(--muted)}
 button,a.button{display:inline-block;margin-top:1rem;padding:.65rem 1.4rem;font:inherit;
@@ -60,32 +66,53 @@ SECURITY_HEADERS = {
 }
 
 
-def _page(title: str, body: str, *, script: bool = False) -> str:
+def _page(_: Text, title: str, body: str, *, script: bool = False,
+          switch: str | None = None) -> str:
+    """A whole page. `switch`: the path to offer in the other languages (only pages a
+    reload cannot harm: never the one showing a secret)."""
     js = f"<script>{_COPY_JS}</script>" if script else ""
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{escape(_.language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="robots" content="noindex,nofollow">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><main>{body}</main>{js}</body></html>"
+        f"<body><main>{_switch(_, switch)}{body}</main>{js}</body></html>"
     )
 
 
-def reveal_prompt(*, action: str, passphrase_required: bool) -> str:
+def _switch(_: Text, path: str | None) -> str:
+    if path is None:
+        return ""
+    links = "".join(
+        f'<a href="{escape(path, quote=True)}?lang={lang}" hreflang="{lang}" lang="{lang}">'
+        f"{escape(language_name(lang))}</a>"
+        for lang in languages() if lang != _.language
+    )
+    return '<nav class="lang" aria-label="' + escape(_("Language"), quote=True) + f'">{links}</nav>'
+
+
+def with_language(_: Text, path: str) -> str:
+    """A form's action that keeps the reader's language for the answer."""
+    return f"{path}?lang={_.language}"
+
+
+def reveal_prompt(_: Text, *, action: str, passphrase_required: bool) -> str:
     field = (
-        '<label for="passphrase">Passphrase</label>'
+        '<label for="passphrase">' + escape(_("Passphrase")) + '</label>'
         '<input type="password" id="passphrase" name="passphrase" required '
         'autocomplete="off" autofocus>'
         if passphrase_required
         else ""
     )
+    title = _("A secret was shared with you")
     return _page(
-        "A secret was shared with you",
-        "<h1>A secret was shared with you</h1>"
-        "<p>It can be viewed <strong>only once</strong>. After you reveal it, "
-        "this link stops working for everyone.</p>"
-        f'<form method="post" action="{escape(action)}">{field}'
-        '<button type="submit">Reveal secret</button></form>',
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + escape(_("It can be viewed only once. After you reveal it, this link stops "
+                      "working for everyone.")) + "</p>"
+        f'<form method="post" action="{escape(with_language(_, action))}">{field}'
+        f'<button type="submit">' + escape(_("Reveal secret")) + '</button></form>',
+        switch=action,
     )
 
 
@@ -94,61 +121,68 @@ def has_hidden_characters(value: str) -> bool:
     return any(unicodedata.category(c) == "Cf" for c in value)
 
 
-def revealed(value: str) -> str:
+def revealed(_: Text, value: str) -> str:
     # "\u202etxt.exe" shows as "exe.txt": say so, since what is seen is not all there is.
     hidden = (
-        '<p class="muted">This secret contains invisible or text-direction characters: '
-        "what you see may differ from what it is. Copy gives it exactly as it was sent.</p>"
+        '<p class="muted">'
+        + escape(_("This secret contains invisible or text-direction characters: what you "
+                   "see may differ from what it is. Copy gives it exactly as it was sent."))
+        + "</p>"
         if has_hidden_characters(value)
         else ""
     )
+    title = _("Your secret")
     return _page(
-        "Your secret",
-        "<h1>Your secret</h1>"
-        "<p>This is the only time it is shown. Copy it now: "
-        "reloading this page will not show it again.</p>"
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + escape(_("This is the only time it is shown. Copy it now: reloading this "
+                      "page will not show it again.")) + "</p>"
         f"{hidden}"
         # The parser drops one newline right after <pre>: ours, not the secret's.
         # A literal CR would be read as LF; as a character reference it stays CR.
         f'<pre id="secret">\n{escape(value).replace(chr(13), "&#13;")}</pre>'
-        '<button type="button" id="copy">Copy to clipboard</button>',
+        f'<button type="button" id="copy">' + escape(_("Copy to clipboard")) + '</button>',
         script=True,
     )
 
 
-def unknown_secret() -> str:
+def unknown_secret(_: Text, switch: str | None = None) -> str:
     return _page(
-        "Unknown secret",
-        "<h1>This secret is not available</h1>"
-        "<p>It may have been viewed already, burned, or it expired, "
-        "or the passphrase was wrong. Ask the sender to share it again.</p>",
+        _, _("Unknown secret"),
+        "<h1>" + escape(_("This secret is not available")) + "</h1>"
+        "<p>" + escape(_("It may have been viewed already, burned, or it expired, or the "
+                      "passphrase was wrong. Ask the sender to share it again.")) + "</p>",
+        switch=switch,
     )
 
 
-def unavailable() -> str:
+def unavailable(_: Text) -> str:
+    title = _("Temporarily unavailable")
     return _page(
-        "Temporarily unavailable",
-        "<h1>Temporarily unavailable</h1>"
-        "<p>The secret store cannot be reached right now. Nothing was revealed "
-        "or lost: try again in a minute.</p>",
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + escape(_("The secret store cannot be reached right now. Nothing was revealed "
+                      "or lost: try again in a minute.")) + "</p>",
     )
 
 
-def message(title: str, text: str) -> str:
-    return _page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>")
+def message(_: Text, title: str, text: str, *, switch: str | None = None) -> str:
+    """A page of one title and one paragraph, both already in the reader's language."""
+    return _page(_, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>", switch=switch)
 
 
 _STATE_TEXT = {
-    "new": "Not viewed yet.",
-    "viewed": "Not viewed yet.",
-    "received": "Viewed by the recipient {when}. The link no longer works.",
-    "burned": "Burned {when}. Nobody can view it now.",
-    "expired": "Expired without being viewed.",
-    "orphaned": "The secret is gone; nobody can view it now.",
+    "new": N_("Not viewed yet."),
+    "viewed": N_("Not viewed yet."),
+    "received": N_("Viewed by the recipient {when}. The link no longer works."),
+    "burned": N_("Burned {when}. Nobody can view it now."),
+    "expired": N_("Expired without being viewed."),
+    "orphaned": N_("The secret is gone; nobody can view it now."),
 }
 
 
 def receipt_page(
+    _: Text,
     *,
     state: str,
     link: str | None,
@@ -156,61 +190,74 @@ def receipt_page(
     changed: str,
     passphrase_required: bool,
     burn_action: str,
+    path: str,
 ) -> str:
     """The sender's receipt: the state, and while unread the link and a Burn button.
 
     Times arrive as display text; `changed` is when the state last changed.
     """
-    text = _STATE_TEXT.get(state, "Unknown state.").format(when=changed)
-    body = f"<h1>Your secret</h1><p><strong>{escape(text)}</strong></p>"
+    fallback = N_("Unknown state.")
+    text = _(_STATE_TEXT.get(state, fallback), when=changed)
+    title = _("Your secret")
+    body = f"<h1>{escape(title)}</h1><p><strong>{escape(text)}</strong></p>"
     if link is not None:
-        passphrase = " It needs the passphrase you set." if passphrase_required else ""
+        send = _("Send this one-time link to the recipient. It expires {when}.", when=expires)
+        if passphrase_required:
+            send += " " + _("It needs the passphrase you set.")
         body += (
-            f"<p>Send this one-time link to the recipient. It expires {escape(expires)}."
-            f"{escape(passphrase)}</p>"
+            f"<p>{escape(send)}</p>"
             f'<pre id="secret">{escape(link)}</pre>'
-            '<button type="button" id="copy">Copy to clipboard</button>'
-            f'<form method="post" action="{escape(burn_action)}">'
-            "<p>Changed your mind? Burning destroys the secret before anyone views it.</p>"
-            '<button type="submit">Burn this secret</button></form>'
+            f'<button type="button" id="copy">' + escape(_("Copy to clipboard")) + f'</button>'
+            f'<form method="post" action="{escape(with_language(_, burn_action))}">'
+            "<p>" + escape(_("Changed your mind? Burning destroys the secret before anyone "
+                          "views it.")) + "</p>"
+            '<button type="submit">' + escape(_("Burn this secret")) + '</button></form>'
         )
     body += (
-        '<p class="muted">Keep this page to yourself: whoever has its address can see '
-        "the link and burn the secret.</p>"
+        '<p class="muted">'
+        + escape(_("Keep this page to yourself: whoever has its address can see the link "
+                   "and burn the secret."))
+        + "</p>"
     )
-    return _page("Your secret", body, script=link is not None)
+    return _page(_, title, body, script=link is not None, switch=path)
 
 
-def unknown_receipt() -> str:
+def unknown_receipt(_: Text, switch: str | None = None) -> str:
     return _page(
-        "Unknown receipt",
-        "<h1>This receipt is not available</h1>"
-        "<p>The address may be mistyped, or the receipt expired (receipts are kept "
-        "twice as long as their secret).</p>",
+        _, _("Unknown receipt"),
+        "<h1>" + escape(_("This receipt is not available")) + "</h1>"
+        "<p>" + escape(_("The address may be mistyped, or the receipt expired (receipts are "
+                      "kept twice as long as their secret).")) + "</p>",
+        switch=switch,
     )
 
 
-def add_to_slack(url: str) -> str:
+def add_to_slack(_: Text, url: str, switch: str) -> str:
     """The install page of distribution mode: what the app does, and the button."""
+    title = _("Add One-Time Secret to Slack")
     return _page(
-        "Add One-Time Secret to Slack",
-        "<h1>Add One-Time Secret to Slack</h1>"
-        "<p>Share passwords and other secrets as one-time links instead of leaving them "
-        "in chat history. After installing, type <code>/ots</code> in any conversation.</p>"
-        f'<p><a class="button" href="{escape(url, quote=True)}">Add to Slack</a></p>'
-        '<p class="muted">You will be asked to allow the app into your workspace. '
-        "Only an admin may need to approve it.</p>",
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        + "<p>" + escape(_("Share passwords and other secrets as one-time links instead of "
+                           "leaving them in chat history. After installing, type /ots in any "
+                           "conversation.")) + "</p>"
+        f'<p><a class="button" href="{escape(url, quote=True)}">'
+        f"" + escape(_("Add to Slack")) + "</a></p>"
+        + '<p class="muted">' + escape(_("You will be asked to allow the app into your "
+                                         "workspace. An admin may need to approve it."))
+        + "</p>",
+        switch=switch,
     )
 
 
-def installed(team: str) -> str:
+def installed(_: Text, team: str) -> str:
     return message(
-        "Installed",
-        f"One-Time Secret is now installed in {team}. Open Slack and type /ots in any "
-        "conversation to share a secret; /ots help says more. You can close this page.",
+        _, _("Installed"),
+        _("One-Time Secret is now installed in {team}. Open Slack and type /ots in any "
+          "conversation to share a secret; /ots help says more. You can close this page.",
+          team=team),
     )
 
 
-def install_failed(reason: str) -> str:
-    return message("Not installed", reason)
-
+def install_failed(_: Text, reason: str) -> str:
+    return message(_, _("Not installed"), reason)

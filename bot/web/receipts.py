@@ -8,8 +8,9 @@ redirect back to the page, so a reload never re-submits it.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
+from babel.dates import format_date
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -17,7 +18,9 @@ from starlette.routing import Route
 from bot.backends.base import Receipt
 from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendUnavailable, SecretNotFound
+from bot.i18n import Text
 from bot.web import pages
+from bot.web.lang import text_of_scope
 
 _UNREAD = ("new", "viewed")
 
@@ -26,32 +29,38 @@ def page(html: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=pages.SECURITY_HEADERS)
 
 
-def when(timestamp: int) -> str:
-    return "at " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
+def when(_: Text, timestamp: int) -> str:
+    # Babel formats the date the reader's way (month names, order); the zone is UTC.
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return _("on {date} at {time} UTC", date=format_date(moment, "long", locale=_.locale),
+             time=moment.strftime("%H:%M"))
 
 
-def render(store: EmbeddedStore, receipt: Receipt, burn_action: str) -> str:
+def render(_: Text, store: EmbeddedStore, receipt: Receipt, path: str) -> str:
     unread = receipt.state in _UNREAD and receipt.secret_key is not None
     changed = receipt.received if receipt.state == "received" else receipt.updated
     return pages.receipt_page(
+        _,
         state=receipt.state,
         link=store.secret_url(receipt.secret_key) if unread and receipt.secret_key else None,
-        expires=when(receipt.expires_at),
-        changed=when(changed or receipt.updated),
+        expires=when(_, receipt.expires_at),
+        changed=when(_, changed or receipt.updated),
         passphrase_required=receipt.passphrase_required,
-        burn_action=burn_action,
+        burn_action=path.rstrip("/") + "/burn",
+        path=path,
     )
 
 
 async def show_receipt(request: Request) -> Response:
     store: EmbeddedStore = request.app.state.backend
+    _ = text_of_scope(request.scope)
     try:
         receipt = await store.receipt(request.path_params["metadata_key"])
     except SecretNotFound:
-        return page(pages.unknown_receipt(), 404)
+        return page(pages.unknown_receipt(_, request.url.path), 404)
     except BackendUnavailable:
-        return page(pages.unavailable(), 503)
-    return page(render(store, receipt, request.url.path.rstrip("/") + "/burn"))
+        return page(pages.unavailable(_), 503)
+    return page(render(_, store, receipt, request.url.path))
 
 
 async def burn_secret(request: Request) -> Response:
@@ -63,10 +72,11 @@ async def burn_secret(request: Request) -> Response:
         # Already viewed, burned or expired: the receipt page says which.
         pass
     except BackendUnavailable:
-        return page(pages.unavailable(), 503)
-    # Relative, so the redirect works behind any proxy or PUBLIC_URL.
+        return page(pages.unavailable(text_of_scope(request.scope)), 503)
+    # Relative, so the redirect works behind any proxy or PUBLIC_URL; in the same language.
     return RedirectResponse(
-        f"/private/{metadata_key}", status_code=303, headers=pages.SECURITY_HEADERS
+        pages.with_language(text_of_scope(request.scope), f"/private/{metadata_key}"),
+        status_code=303, headers=pages.SECURITY_HEADERS,
     )
 
 

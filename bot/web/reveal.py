@@ -15,6 +15,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendUnavailable, SecretNotFound
 from bot.web import pages
 from bot.web.forms import BadForm, read_form
+from bot.web.lang import text_of_scope
 
 
 def page(html: str, status: int = 200) -> HTMLResponse:
@@ -23,33 +24,36 @@ def page(html: str, status: int = 200) -> HTMLResponse:
 
 async def show_reveal_button(request: Request) -> HTMLResponse:
     store: EmbeddedStore = request.app.state.backend
+    _ = text_of_scope(request.scope)
     try:
         passphrase_required = await store.peek(request.path_params["secret_key"])
     except BackendUnavailable:
-        return page(pages.unavailable(), 503)
+        return page(pages.unavailable(_), 503)
     if passphrase_required is None:
-        return page(pages.unknown_secret(), 404)
+        return page(pages.unknown_secret(_, request.url.path), 404)
     return page(
-        pages.reveal_prompt(action=request.url.path, passphrase_required=passphrase_required)
+        pages.reveal_prompt(_, action=request.url.path, passphrase_required=passphrase_required)
     )
 
 
 async def reveal_secret(request: Request) -> HTMLResponse:
     store: EmbeddedStore = request.app.state.backend
+    _ = text_of_scope(request.scope)
     try:
         form = await read_form(request)
     except BadForm as exc:
         # Nothing was tried, so nothing was consumed: say what was wrong.
-        return page(pages.message("Bad request", f"{exc} Nothing was revealed."), 400)
+        return page(pages.message(_, _("Bad request"), _("{problem} Nothing was revealed.",
+                                                          problem=exc)), 400)
     try:
         revealed = await store.reveal(
             request.path_params["secret_key"], form.get("passphrase") or None, via="page"
         )
     except SecretNotFound:
-        return page(pages.unknown_secret(), 404)
+        return page(pages.unknown_secret(_), 404)
     except BackendUnavailable:
-        return page(pages.unavailable(), 503)
-    return page(pages.revealed(revealed.value))
+        return page(pages.unavailable(_), 503)
+    return page(pages.revealed(_, revealed.value))
 
 
 routes = [
