@@ -30,11 +30,12 @@ import re
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
-from dotenv import find_dotenv, load_dotenv
+from dotenv import load_dotenv
 
 from bot.backends.base import Receipt
 from bot.backends.onetimesecret import OnetimeSecretBackend, new_client, origin_of
@@ -119,6 +120,8 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) 
     parser.add_argument("--timeout", type=seconds, default=10.0 if defaults else argparse.SUPPRESS,
                         metavar="SECONDS", help="give up on the server after this long "
                                                 "(default 10)")
+    parser.add_argument("--env-file", default=default, metavar="PATH",
+                        help="read settings from this file instead of ./.env")
 
 
 def _add_secret_options(parser: argparse.ArgumentParser) -> None:
@@ -388,13 +391,26 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def load_env_file(path: str | None) -> None:
+    """Fill what the environment leaves unset from `path`, or from ./.env.
+
+    Only the working directory's .env, never a parent's: a .env planted in a
+    shared parent directory would otherwise send secrets and credentials to
+    another server. An explicit --env-file must exist.
+    """
+    if path is None:
+        load_dotenv(Path.cwd() / ".env", override=False)
+        return
+    if not Path(path).is_file():
+        raise UsageError(f"--env-file {path!r} is not a readable file")
+    load_dotenv(path, override=False)
+
+
 def main(argv: list[str] | None = None) -> int:
-    # Like the server: .env (from the working directory up) fills what the
-    # environment leaves unset.
-    load_dotenv(find_dotenv(usecwd=True), override=False)
     pin_noisy_loggers()
     args = build_parser().parse_args(argv)
     try:
+        load_env_file(args.env_file)
         server = resolve_server(args, os.environ)
         output = asyncio.run(run(args, server))
     except UsageError as exc:

@@ -52,15 +52,20 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         yield served
 
 
+def cli_env() -> dict[str, str]:
+    """This process's environment without the app's settings, able to import bot."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("OTS_", "SLACK_")) and k not in ("PORT", "API_USERS")}
+    clean["PYTHONPATH"] = str(ROOT)
+    return clean
+
+
 @pytest.fixture
 def ots(tmp_path: Path):
-    def run(*args: str, stdin: bytes = b"", **env: str) -> Run:
-        clean = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("OTS_", "SLACK_")) and k not in ("PORT", "API_USERS")}
-        clean["PYTHONPATH"] = str(ROOT)
+    def run(*args: str, stdin: bytes = b"", cwd: Path = tmp_path, **env: str) -> Run:
         done = subprocess.run(
             [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True,
-            cwd=tmp_path, env={**clean, **env}, timeout=60,
+            cwd=cwd, env={**cli_env(), **env}, timeout=60,
         )
         return Run(done.returncode, done.stdout, done.stderr.decode())
 
@@ -136,6 +141,32 @@ def test_settings_come_from_dotenv_in_the_working_directory(ots, app: ServedApp,
     assert shared["metadata_key"] in [r["metadata_key"] for r in recent]
     # The environment wins over .env, as for the server.
     assert ots("status", OTS_URL=f"http://127.0.0.1:{free_port()}").code == 1
+
+
+def test_a_dotenv_in_a_parent_directory_is_not_read(ots, tmp_path: Path):
+    # A .env planted in a shared parent must not redirect secrets (or credentials).
+    with FakeOTS() as planted:
+        (tmp_path / ".env").write_text(
+            f"OTS_URL={planted.url}\nOTS_USERNAME={fake_ots.USERNAME}\n"
+            f"OTS_API_TOKEN={fake_ots.API_TOKEN}\n")
+        below = tmp_path / "project"
+        below.mkdir()
+        run = ots("share", "s3cret", cwd=below, PORT=str(free_port()))
+        assert_one_line_failure(run, 1, "no server is configured")
+        assert planted.requests == []
+
+
+def test_an_explicit_env_file_is_read_from_anywhere(ots, app: ServedApp, tmp_path: Path):
+    settings = tmp_path / "settings" / "ots.env"
+    settings.parent.mkdir()
+    settings.write_text(f"OTS_URL={app.url}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = ots("--env-file", str(settings), "status", cwd=elsewhere)
+    assert (status.code, status.out) == (0, f"{app.url}: nominal\n")
+    assert ots("status", "--env-file", str(settings), cwd=elsewhere).code == 0
+    assert_one_line_failure(ots("--env-file", str(tmp_path / "missing.env"), "status"), 2,
+                            "--env-file")
 
 
 # -- against the fake onetimesecret.com --------------------------------------------------
