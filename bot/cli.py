@@ -39,7 +39,7 @@ from dotenv import load_dotenv
 
 from bot.backends.base import Receipt
 from bot.backends.onetimesecret import OnetimeSecretBackend, new_client, origin_of
-from bot.config import OTS_REGIONS
+from bot.config import OTS_REGIONS, has_userinfo
 from bot.errors import BackendError, BackendUnavailable
 from bot.logs import pin_noisy_loggers
 
@@ -204,6 +204,10 @@ def _checked_url(url: str, name: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"{name} must be an http:// or https:// URL")
+    if has_userinfo(url):
+        # Never echoed, never used: it would be printed in every link.
+        raise UsageError(f"{name} must not hold a user name or password (user:password@host): "
+                         "set OTS_USERNAME and OTS_API_TOKEN (or --username and --token)")
     if parts.query or parts.fragment:
         raise UsageError(f"{name} must not have a query string or fragment")
     return origin_of(url.strip())
@@ -223,6 +227,9 @@ def split_key(text: str, kinds: tuple[str, ...]) -> tuple[str | None, str]:
             raise UsageError("that is not a key (letters and digits) or a link")
         return None, text
     parts = urlsplit(text)
+    if has_userinfo(text):
+        raise UsageError("that link holds a user name or password (user:password@host): "
+                         "give the link without it")
     segments = parts.path.rstrip("/").split("/")
     if len(segments) < 3 or not _KEY.fullmatch(segments[-1]):
         raise UsageError("that link has no key in it")

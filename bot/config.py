@@ -25,6 +25,18 @@ KIB = 1024
 BODY_OVERHEAD = 64 * KIB
 
 
+USERINFO_PROBLEM = {
+    "": "must not hold a user name or password (user:password@host)",
+    "OTS_URL": "must not hold a user name or password (user:password@host): "
+               "set OTS_USERNAME and OTS_API_TOKEN instead",
+}
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether a URL carries `user:password@` (or `user@`) before its host."""
+    return "@" in urlsplit(url.strip()).netloc
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed. The message names the variable."""
 
@@ -272,6 +284,10 @@ class _Env:
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(name, "must be an http:// or https:// URL")
+        if has_userinfo(raw):
+            # Refused, not stripped: links, Slack messages and logs print these
+            # URLs. The value is never echoed: it holds a password.
+            raise ConfigError(name, USERINFO_PROBLEM.get(name, USERINFO_PROBLEM[""]))
         if parts.query or parts.fragment:
             raise ConfigError(name, "must not have a query string or fragment")
         return raw.rstrip("/")

@@ -285,6 +285,19 @@ def test_service_refusals_exit_1_with_one_line(app: ServedApp, in_process, monke
     assert "wrong-token-abcdef" not in run.stderr
 
 
+@pytest.mark.parametrize(("args", "env", "name"), [
+    (("--url", "https://alice:hunter2@ots.example", "status"), {}, "--url"),
+    (("status",), {"OTS_URL": "https://alice:hunter2@ots.example"}, "OTS_URL"),
+    (("get", f"https://alice:hunter2@ots.example/secret/{UNKNOWN_KEY}"), {}, "link"),
+    (("burn", f"http://alice:hunter2@127.0.0.1:9/private/{UNKNOWN_KEY}"), {}, "link"),
+], ids=["option", "environment", "secret-link", "receipt-link"])
+def test_credentials_in_a_url_are_refused_and_never_printed(ots, args, env, name):
+    run = ots(*args, **env)
+    assert_one_line_failure(run, 2, name)
+    assert "user name or password" in run.stderr
+    assert "hunter2" not in run.stderr and "alice" not in run.stderr
+
+
 # -- pure parts, in process -------------------------------------------------------------
 
 

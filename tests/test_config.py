@@ -54,6 +54,10 @@ def test_slack_modes() -> None:
         ({"OTS_REGION": "mars"}, "OTS_REGION", "us, eu, ca, nz, uk"),
         ({"OTS_USERNAME": "a@b.c"}, "OTS_API_TOKEN", "both"),
         ({"API_USERS": "nocolon"}, "API_USERS", "email:token"),
+        ({"OTS_URL": "https://alice:pw@eu.onetimesecret.com"}, "OTS_URL", "OTS_API_TOKEN"),
+        ({"OTS_URL": "https://alice@ots.example"}, "OTS_URL", "user name or password"),
+        ({"PUBLIC_URL": "https://u:pw@ots.example"}, "PUBLIC_URL", "user name or password"),
+        ({"SLACK_API_URL": "https://u:pw@slack.example/api"}, "SLACK_API_URL", "password"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str, words: str) -> None:
@@ -71,6 +75,9 @@ def test_errors_never_echo_credentials() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"API_USERS": "a@b.c:tok3n,broken"})
     assert "tok3n" not in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"OTS_URL": "https://alice:hunter2@eu.onetimesecret.com"})
+    assert "hunter2" not in str(caught.value)
 
 
 def test_secrets_stay_out_of_repr() -> None:

@@ -68,6 +68,16 @@ def test_bad_setting_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
     assert lines == ["configuration error: DEFAULT_TTL: must be a whole number, got 'a week'"]
 
 
+def test_credentials_inside_ots_url_are_refused_without_echoing_them(tmp_path: Path) -> None:
+    # They would otherwise be printed in every link, Slack error and the start-up log.
+    result = run_bot({"OTS_URL": "https://alice:hunter2@eu.onetimesecret.com"}, tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("configuration error: OTS_URL: "), line
+    assert "hunter2" not in result.stderr + result.stdout
+    assert "alice" not in result.stderr + result.stdout
+
+
 def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("PUBLIC_URL=not-a-url\nPORT=nope\n")
     result = run_bot({}, tmp_path)

@@ -412,3 +412,10 @@ def test_startup_check_without_credentials_checks_status(caplog):
     assert str(recorder.requests[0].url) == f"{ORIGIN}/api/v1/status"
     assert "reachable (anonymous use)" in caplog.text
 
+
+
+def test_a_base_url_with_credentials_is_refused():
+    # The origin is printed in every link and message: it must not carry a password.
+    with pytest.raises(ValueError) as caught:
+        OnetimeSecretBackend(httpx.AsyncClient(), "https://alice:hunter2@ots.example")
+    assert "hunter2" not in str(caught.value)

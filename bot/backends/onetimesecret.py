@@ -114,6 +114,9 @@ class OnetimeSecretBackend:
     ) -> None:
         if bool(username) != bool(api_token):
             raise ValueError("username and api_token go together")
+        if "@" in urlsplit(base_url).netloc:
+            # It would be printed in every link and error message (config refuses it first).
+            raise ValueError("the base URL must not hold credentials; pass username and api_token")
         self._client = client
         self.origin = origin_of(base_url)
         self.host = urlsplit(self.origin).netloc or self.origin
