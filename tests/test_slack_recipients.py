@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.slack import ids
+from bot.slack import ids, modals
 from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     KINDS,
@@ -138,6 +138,34 @@ def test_a_bot_or_deactivated_recipient_gets_nothing_and_the_sender_is_told(
     assert world.dms(bob)
     if world.fake_ots:  # one secret, for bob only: the DM is opened before storing
         assert len(world.fake_ots.requests_to("/api/v1/share")) == shares_before + 1
+
+
+@pytest.mark.parametrize("text", ["s3cret", "", "gen"], ids=["text", "form", "generate"])
+def test_more_people_than_the_form_allows_are_refused_and_nothing_is_stored(
+    world: SlackWorld, text: str
+) -> None:
+    alice = new_user()
+    people = [new_user() for _ in range(modals.MAX_RECIPIENTS + 1)]
+    def made() -> int:  # (the receipt watcher's polls are other requests)
+        if world.fake_ots is None:
+            return 0
+        return sum(len(world.fake_ots.requests_to(f"/api/v1/{path}"))
+                   for path in ("share", "generate"))
+
+    made_before = made()
+    mentions = " ".join(f"<@{person}>" for person in people)
+    command = f"gen {mentions}" if text == "gen" else f"{mentions} {text}"
+    ack, response_url, trigger = world.command(command, user=alice)
+    assert ack.status_code == 200
+    reply = world.replies(response_url)[0]
+    assert f"You named {len(people)} people" in reply["text"]
+    assert f"at most {modals.MAX_RECIPIENTS}" in reply["text"]
+    assert "Nothing was shared" in reply["text"]
+    sent = world.everything_sent()
+    assert not any(person in sent.replace(reply["text"], "") for person in people)
+    assert not [c for c in world.fake.calls_to("views.open")
+                if c.body.get("trigger_id") == trigger]
+    assert made() == made_before
 
 
 def test_a_dm_that_cannot_be_posted_burns_its_secret(world: SlackWorld) -> None:

@@ -32,6 +32,8 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         # `/ots gen @a @b`: mentions come after the word.
         recipients, rest = split_mentions(after)
         if not rest.strip():
+            if await _too_many(deps, user, recipients, origin):
+                return
             await share_generated(deps, command, origin, recipients)
             return
     # Mentions are split off before unescaping: after it, `&lt;@U1&gt;` typed
@@ -39,6 +41,8 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
     recipients, rest = split_mentions(raw)
     text = unescape(rest)
     keyword = text.strip().lower()
+    if await _too_many(deps, user, recipients, origin):
+        return
     if keyword == "help":
         await tell_quietly(deps, user, blocks.usage_message(), origin)
     elif recipients and keyword in GENERATE_WORDS:
@@ -50,6 +54,21 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
             sender=user, team_id=command.get("team_id"), secret=text,
             recipients=recipients, origin=origin,
         ))
+
+
+async def _too_many(
+    deps: SlackDeps, user: str, recipients: tuple[str, ...], origin: Origin
+) -> bool:
+    """The form's cap applies to the command too: refuse before anything is stored or sent
+    (and before a form would silently drop the extra people)."""
+    if len(recipients) <= modals.MAX_RECIPIENTS:
+        return False
+    await tell_quietly(deps, user, blocks.error_message(
+        f"You named {len(recipients)} people; {COMMAND} sends to at most "
+        f"{modals.MAX_RECIPIENTS} at a time. Nothing was shared: name at most "
+        f"{modals.MAX_RECIPIENTS}, and share again for the others."
+    ), origin)
+    return True
 
 
 async def share_generated(
