@@ -13,6 +13,9 @@ in the environment or `.env`) it talks to the local app at http://localhost:3000
     ots recent                      your account's recent secrets (needs credentials)
     ots status                      is the server up?
 
+`--passphrase` without a value takes $OTS_PASSPHRASE or asks without echo: a value
+on the command line is visible to every local user in `ps`.
+
 Output is the link (or the secret) by default and JSON with `--json`. Failures
 print one line on stderr and exit 1 (the service said no or could not be
 reached) or 2 (the command line or the settings are wrong); never a traceback.
@@ -24,6 +27,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import getpass
 import json
 import os
 import re
@@ -50,6 +54,11 @@ _DURATION = re.compile(r"(\d+)\s*([smhdw]?)", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 SECRET_PATHS = ("secret",)
 RECEIPT_PATHS = ("private", "receipt", "metadata")
+
+
+# `--passphrase` given without a value: take $OTS_PASSPHRASE, or ask on the terminal.
+ASK = object()
+NEW_SECRET_COMMANDS = ("share", "generate")
 
 
 class UsageError(Exception):
@@ -124,12 +133,20 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) 
                         help="read settings from this file instead of ./.env")
 
 
+def _add_passphrase_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--passphrase", nargs="?", const=ASK, metavar="WORDS",
+        help=f"{help_text}; give it without WORDS to be asked for it without echo "
+             "(or to use $OTS_PASSPHRASE): WORDS on the command line are visible to "
+             "other local users in `ps`",
+    )
+
+
 def _add_secret_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl", type=duration, metavar="LIFETIME",
                         help="how long the secret lives: seconds or 30m, 12h, 7d "
                              "(the server clamps it; default: the server's, 7 days)")
-    parser.add_argument("--passphrase", metavar="WORDS",
-                        help="the reader must also know this")
+    _add_passphrase_option(parser, "the reader must also know this")
     parser.add_argument("--recipient", action="append", default=[], metavar="EMAIL",
                         help="the server emails the link here (needs an account)")
 
@@ -161,12 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="characters (newer servers, up to 128; default 12)")
     get = command("get", "reveal a secret (this uses it up) and print it exactly")
     get.add_argument("key", metavar="KEY|LINK")
-    get.add_argument("--passphrase", metavar="WORDS")
+    _add_passphrase_option(get, "the secret's passphrase")
     receipt = command("receipt", "show the state of a secret you shared")
     receipt.add_argument("key", metavar="KEY|LINK", help="the receipt (metadata) key or link")
     burn = command("burn", "destroy a secret nobody has read yet")
     burn.add_argument("key", metavar="KEY|LINK", help="the receipt (metadata) key or link")
-    burn.add_argument("--passphrase", metavar="WORDS")
+    _add_passphrase_option(burn, "the secret's passphrase, if the server asks for it")
     command("recent", "list your account's recent secrets (needs --username and --token)")
     command("status", "check that the server answers")
     return parser
@@ -242,6 +259,56 @@ def split_key(text: str, kinds: tuple[str, ...]) -> tuple[str | None, str]:
         raise UsageError("that link is neither a secret link nor a receipt link")
     prefix = "/".join(segments[:-2])
     return f"{parts.scheme}://{parts.netloc}{prefix}", key
+
+
+Ask = Callable[[str], str]
+
+
+def resolve_passphrase(args: argparse.Namespace, environ: Mapping[str, str], ask: Ask) -> None:
+    """Replace a bare `--passphrase` by $OTS_PASSPHRASE, or by what the user types unseen."""
+    if getattr(args, "passphrase", None) is not ASK:
+        return
+    from_env = environ.get("OTS_PASSPHRASE")
+    if from_env:
+        args.passphrase = from_env
+        return
+    if not _has_terminal():
+        # getpass would fall back to reading stdin, with echo: where the secret comes from.
+        raise UsageError("--passphrase without a value asks on the terminal, and there is "
+                         "none: set OTS_PASSPHRASE instead")
+    try:
+        passphrase = ask("Passphrase: ")
+        if passphrase and args.command in NEW_SECRET_COMMANDS and \
+                ask("Passphrase again: ") != passphrase:
+            # A typo here would lock the reader out: the secret is not made.
+            raise UsageError("the two passphrases differ; nothing was shared")
+    except EOFError:
+        passphrase = ""
+    if not passphrase:
+        raise UsageError("no passphrase was typed")
+    args.passphrase = passphrase
+
+
+def _has_terminal() -> bool:
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY))
+    except OSError:
+        return False
+    return True
+
+
+def warn_about_arguments(args: argparse.Namespace) -> None:
+    """Secrets typed as arguments are visible in `ps` and /proc and kept in shell history."""
+    if not sys.stdin.isatty():
+        return  # a script, not a person: it chose its way
+    if args.command == "share" and args.secret not in (None, "-"):
+        print("ots: warning: a secret given as an argument is visible to other users of "
+              "this machine (ps, /proc) and stays in your shell history; pipe it in "
+              "instead: printf '%s' '…' | ots share", file=sys.stderr)
+    if isinstance(getattr(args, "passphrase", None), str):
+        print("ots: warning: a passphrase given as an argument is visible to other users "
+              "of this machine and stays in your shell history; give --passphrase "
+              "without a value to be asked for it", file=sys.stderr)
 
 
 def read_secret(argument: str | None) -> str:
@@ -413,12 +480,14 @@ def load_env_file(path: str | None) -> None:
     load_dotenv(path, override=False)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, ask: Ask = getpass.getpass) -> int:
     pin_noisy_loggers()
     args = build_parser().parse_args(argv)
+    warn_about_arguments(args)
     try:
         load_env_file(args.env_file)
         server = resolve_server(args, os.environ)
+        resolve_passphrase(args, os.environ, ask)
         output = asyncio.run(run(args, server))
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)

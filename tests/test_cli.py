@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import io
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import termios
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +71,7 @@ def ots(tmp_path: Path):
         done = subprocess.run(
             [sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True,
             cwd=cwd, env={**cli_env(), **env}, timeout=60,
+            start_new_session=True,  # no controlling terminal: nothing can prompt
         )
         return Run(done.returncode, done.stdout, done.stderr.decode())
 
@@ -296,6 +302,110 @@ def test_credentials_in_a_url_are_refused_and_never_printed(ots, args, env, name
     assert_one_line_failure(run, 2, name)
     assert "user name or password" in run.stderr
     assert "hunter2" not in run.stderr and "alice" not in run.stderr
+
+
+# -- on a terminal ----------------------------------------------------------------------
+
+
+def _take_terminal() -> None:
+    """In the child, after setsid: make the pty on stdin its controlling terminal
+    (/dev/tty, where getpass asks)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def on_terminal(args: list[str], answers: dict[bytes, bytes], cwd: Path,
+                **env: str) -> tuple[int, bytes]:
+    """`ots` with a pseudo-terminal as stdin, stdout, stderr and controlling terminal.
+    Each prompt in `answers` is answered once when it appears; returns (exit status,
+    everything the terminal showed)."""
+    main_fd, child_fd = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args], stdin=child_fd, stdout=child_fd,
+        stderr=child_fd, cwd=cwd, env={**cli_env(), **env}, start_new_session=True,
+        preexec_fn=_take_terminal,  # noqa: PLW1509 (single call, no locks taken)
+    )
+    os.close(child_fd)
+    shown, pending = b"", dict(answers)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main_fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(main_fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            for prompt in [p for p in pending if shown.endswith(p)]:
+                os.write(main_fd, pending.pop(prompt))
+            if process.poll() is not None and not ready:
+                break
+        return process.wait(timeout=10), shown
+    finally:
+        os.close(main_fd)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_a_bare_passphrase_is_asked_twice_without_echo(tmp_path: Path):
+    with FakeOTS() as fake:
+        code, shown = on_terminal(
+            ["--url", fake.url, "share", "s3cret-on-argv", "--passphrase"],
+            {b"Passphrase: ": b"tuba kettle\n", b"Passphrase again: ": b"tuba kettle\n"},
+            tmp_path)
+        assert code == 0, shown
+        assert b"tuba kettle" not in shown  # typed, never echoed
+        [request] = fake.requests_to("/api/v1/share")
+        assert request.params["passphrase"] == ["tuba kettle"]
+        assert f"{fake.url}/secret/".encode() in shown
+        # And on a terminal, the secret on argv is warned about.
+        assert b"warning: a secret given as an argument is visible" in shown
+
+
+def test_two_different_passphrases_share_nothing(tmp_path: Path):
+    with FakeOTS() as fake:
+        code, shown = on_terminal(
+            ["--url", fake.url, "share", "--passphrase"],
+            {b"Passphrase: ": b"tuba kettle\n", b"Passphrase again: ": b"tuba kettel\n"},
+            tmp_path)
+        assert code == 2, shown
+        assert b"the two passphrases differ; nothing was shared" in shown
+        assert fake.requests == []
+
+
+def test_get_asks_once_and_a_passphrase_on_argv_is_warned_about(tmp_path: Path):
+    with FakeOTS() as fake:
+        shared = httpx.post(f"{fake.url}/api/v1/share",
+                            data={"secret": "opened", "passphrase": "say friend"}).json()
+        code, shown = on_terminal(
+            ["--url", fake.url, "get", shared["secret_key"], "--passphrase"],
+            {b"Passphrase: ": b"say friend\n"}, tmp_path)
+        assert (code, shown.endswith(b"opened\r\n")) == (0, True), shown
+        assert b"Passphrase again" not in shown and b"warning" not in shown
+
+        code, shown = on_terminal(["--url", fake.url, "share", "--passphrase", "on argv"],
+                                  {b"Ctrl-D on a line of its own:\r\n": b"x\n\x04"},
+                                  tmp_path)
+        assert code == 0, shown
+        assert b"warning: a passphrase given as an argument is visible" in shown
+
+
+def test_ots_passphrase_answers_a_bare_passphrase_without_a_terminal(ots):
+    with FakeOTS() as fake:
+        shared = ots("--url", fake.url, "share", "--passphrase", stdin=b"s3cret",
+                     OTS_PASSPHRASE="from the environment")
+        assert (shared.code, shared.stderr) == (0, ""), shared
+        [request] = fake.requests_to("/api/v1/share")
+        assert request.params["passphrase"] == ["from the environment"]
+        # A script's arguments get no terminal warning.
+        assert ots("--url", fake.url, "share", "s3cret-argv").stderr == ""
+        # No terminal and no OTS_PASSPHRASE: refused, stdin (the secret) is not read.
+        refused = ots("--url", fake.url, "share", "--passphrase", stdin=b"s3cret")
+        assert_one_line_failure(refused, 2, "OTS_PASSPHRASE")
+        assert len(fake.requests_to("/api/v1/share")) == 2
 
 
 # -- pure parts, in process -------------------------------------------------------------
