@@ -127,8 +127,8 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, defaults: bool) 
                         default=False if defaults else argparse.SUPPRESS,
                         help="print the whole answer as JSON")
     parser.add_argument("--timeout", type=seconds, default=10.0 if defaults else argparse.SUPPRESS,
-                        metavar="SECONDS", help="give up on the server after this long "
-                                                "(default 10)")
+                        metavar="SECONDS", help="give up on the server after this long, "
+                                                "retries included (default 10)")
     parser.add_argument("--env-file", default=default, metavar="PATH",
                         help="read settings from this file instead of ./.env")
 
@@ -444,6 +444,8 @@ async def run(
     backend = OnetimeSecretBackend(
         make_client(timeout), server.origin, username=server.username,
         api_token=server.token, timeout=timeout,
+        # --timeout bounds the whole call, retries and a server dripping bytes included.
+        deadline=args.timeout,
         # The server knows its own limit (ours is MAX_SECRET_BYTES): let it decide.
         max_secret_bytes=None,
     )
@@ -498,7 +500,8 @@ def main(argv: list[str] | None = None, ask: Ask = getpass.getpass) -> int:
         )
         return _fail(exc.message + hint, EXIT_FAILED)
     except BackendError as exc:
-        return _fail(exc.message, EXIT_FAILED)
+        said = f" It said: {exc.service_text}" if exc.service_text else ""
+        return _fail(exc.message + said, EXIT_FAILED)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     _write(output)

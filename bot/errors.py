@@ -3,7 +3,8 @@
 Low-level failures (sqlite3, redis, httpx) are translated into these at exactly one
 boundary each: the storage implementations and the Onetime Secret client. Messages
 are written for the person who will read them and never carry a secret, a key, a
-link, a passphrase or a request body.
+link, a passphrase or a request body. A remote service's own words travel apart,
+in `service_text`.
 
     BackendError
      ├── SecretNotFound       unknown, consumed, burned, expired or wrong passphrase
@@ -21,8 +22,12 @@ class BackendError(Exception):
 
     default_message = "Something went wrong with the secret store."
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, service_text: str | None = None) -> None:
         super().__init__(message or self.default_message)
+        # What a remote service said in its own words (e.g. an Onetime Secret error
+        # message), kept apart from `message`: it is untrusted, so it is shown only
+        # as plain text (never Slack mrkdwn) and never in a log line.
+        self.service_text = service_text
 
     @property
     def message(self) -> str:

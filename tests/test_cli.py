@@ -17,6 +17,7 @@ import select
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from bot.config import Settings
 from bot.web.app import create_app
 from tests.support import fake_ots
 from tests.support.fake_ots import FakeOTS
+from tests.support.hostile_http import MIB, HostileServer, bomb, drip, endless, gzip_bomb
 from tests.support.servers import ServedApp, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,11 +205,11 @@ def test_a_region_gets_the_request_onetimesecret_com_expects():
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={
+        return fake_ots.streamed(httpx.Response(200, json={
             "custid": "alice@example.com", "metadata_key": "m" * 31, "secret_key": "s" * 31,
             "ttl": "3600", "metadata_ttl": "7200", "secret_ttl": "3600", "state": "new",
             "updated": "1700000000", "created": "1700000000", "recipient": [],
-            "passphrase_required": False})
+            "passphrase_required": False}))
 
     args = build_parser().parse_args(["--region", "eu", "share", "--ttl", "1h", "s3cret"])
     server = resolve_server(args, {"OTS_USERNAME": ALICE[0], "OTS_API_TOKEN": ALICE[1]})
@@ -302,6 +304,55 @@ def test_credentials_in_a_url_are_refused_and_never_printed(ots, args, env, name
     assert_one_line_failure(run, 2, name)
     assert "user name or password" in run.stderr
     assert "hunter2" not in run.stderr and "alice" not in run.stderr
+
+
+# -- a hostile server ------------------------------------------------------------------------
+
+
+def test_timeout_bounds_the_whole_command_against_a_dripping_server(ots):
+    # A byte every 0.3 s never trips a read timeout; --timeout still ends it.
+    with HostileServer(drip(b'{"status": "nominal"}', every=0.3)) as server:
+        started = time.monotonic()
+        run = ots("--url", server.url, "--timeout", "2", "status")
+        elapsed = time.monotonic() - started
+    assert_one_line_failure(run, 1, "did not answer in time")
+    assert elapsed < 8, elapsed  # 2 s and starting Python, not the 90 s of dripping
+
+
+def ots_peak_memory(args: list[str], cwd: Path) -> tuple[Run, int]:
+    """Run `ots` and return its result and its peak resident memory, in bytes."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", *args], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=cli_env(),
+        start_new_session=True)
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        watchdog.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.stdout is not None and process.stderr is not None
+    with process.stdout, process.stderr:
+        run = Run(process.returncode, process.stdout.read(), process.stderr.read().decode())
+    return run, usage.ru_maxrss * 1024  # Linux counts KiB
+
+
+@pytest.mark.parametrize("answer", [endless(), bomb(256 * MIB)], ids=["endless", "gzip-bomb"])
+def test_a_huge_or_inflating_answer_is_refused_in_bounded_memory(answer, tmp_path: Path):
+    gzip_bomb(256 * MIB)  # built before the clock runs
+    with HostileServer(answer) as server:
+        run, peak = ots_peak_memory(["--url", server.url, "status"], tmp_path)
+    assert_one_line_failure(run, 1, "more than 1,048,576 bytes")
+    assert peak < 100 * MIB, peak // MIB  # `ots status` needs about 35 MiB
+
+
+def test_the_servers_own_words_are_printed_without_control_characters(ots):
+    with FakeOTS() as fake:
+        fake.fail_next("/share", message="Account \x1b[2J\x1b]0;pwned\x07locked")
+        run = ots("--url", fake.url, "share", stdin=b"s3cret")
+    assert_one_line_failure(run, 1, "refused the request. It said: Account [2J]0;pwnedlocked")
+    assert "\x1b" not in run.stderr and "\x07" not in run.stderr
 
 
 # -- on a terminal ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,7 +22,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.backends.onetimesecret import OnetimeSecretBackend, origin_of, parse_receipt
+from bot.backends.onetimesecret import (
+    MAX_RESPONSE_BYTES,
+    OnetimeSecretBackend,
+    new_client,
+    origin_of,
+    parse_receipt,
+)
 from bot.errors import (
     BackendUnavailable,
     InvalidRequest,
@@ -29,6 +36,8 @@ from bot.errors import (
     RateLimited,
     SecretNotFound,
 )
+from tests.support.fake_ots import streamed
+from tests.support.hostile_http import MIB, HostileServer, bomb, drip, endless, gzip_bomb
 
 ORIGIN = "https://eu.onetimesecret.com"
 USER, TOKEN = "alice@example.com", "0123456789abcdef-api-token"
@@ -70,7 +79,7 @@ class Recorder:
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return streamed(answer)
 
     def form(self, index: int = 0) -> dict[str, list[str]]:
         request = self.requests[index]
@@ -337,14 +346,25 @@ def test_definite_answers_are_not_retried():
     assert len(recorder.requests) == 1
 
 
-def test_another_refusal_is_passed_on_unless_it_echoes_what_was_sent():
+def test_another_refusal_is_passed_on_apart_unless_it_echoes_what_was_sent():
     recorder = Recorder(error("Is that a valid email address?"))
-    with pytest.raises(InvalidRequest, match="Is that a valid email address"):
+    with pytest.raises(InvalidRequest) as caught:
         run(backend_for(recorder), lambda b: b.share("x", recipient=("nope",)))
+    # The server's words travel apart from ours: they are shown only as plain text.
+    assert caught.value.message == "Onetime Secret (eu.onetimesecret.com) refused the request."
+    assert caught.value.service_text == "Is that a valid email address?"
     echo = Recorder(error(f"Bad passphrase {PASSPHRASE}"))
     with pytest.raises(InvalidRequest) as caught:
         run(backend_for(echo), lambda b: b.share("x", passphrase=PASSPHRASE))
     assert_discreet(caught.value)
+    assert caught.value.service_text is None
+
+
+def test_control_characters_in_the_servers_words_are_dropped():
+    recorder = Recorder(error("Account \x1b]8;;https://evil.example\x07locked\u202e now"))
+    with pytest.raises(InvalidRequest) as caught:
+        run(backend_for(recorder), lambda b: b.share("s3cret-value"))
+    assert caught.value.service_text == "Account ]8;;https://evil.examplelocked now"
 
 
 @pytest.mark.parametrize("field", ["ttl", "created", "metadata_ttl"])
@@ -419,3 +439,62 @@ def test_a_base_url_with_credentials_is_refused():
     with pytest.raises(ValueError) as caught:
         OnetimeSecretBackend(httpx.AsyncClient(), "https://alice:hunter2@ots.example")
     assert "hunter2" not in str(caught.value)
+
+
+# -- a hostile or broken server, over real HTTP -------------------------------------
+
+
+def real_backend(url: str, **options: Any) -> OnetimeSecretBackend:
+    return OnetimeSecretBackend(new_client(), url, backoff=0, **options)
+
+
+@pytest.fixture(scope="module")
+def bomb_256m() -> bytes:
+    return gzip_bomb(256 * MIB)  # built once: it takes a second or two
+
+
+@pytest.mark.parametrize(("answer", "call"), [
+    (endless(), lambda b: b.share("s3cret")),
+    (endless(), lambda b: b.status()),
+    (bomb(256 * MIB), lambda b: b.share("s3cret")),
+    (bomb(256 * MIB), lambda b: b.reveal(SECRET_KEY)),
+], ids=["endless-share", "endless-status", "bomb-share", "bomb-reveal"])
+def test_an_oversized_answer_is_refused_at_the_limit_and_not_retried(bomb_256m, answer, call):
+    with HostileServer(answer) as server:
+        with pytest.raises(BackendUnavailable) as caught:
+            run(real_backend(server.url), call)
+        assert f"more than {MAX_RESPONSE_BYTES:,} bytes" in caught.value.message
+        assert len(server.requests) == 1
+
+
+def test_the_limit_counts_inflated_bytes_not_bytes_on_the_wire(bomb_256m):
+    # 2 MiB of zeros is about 2 KiB gzipped: well under the limit on the wire.
+    with HostileServer(bomb(2 * MIB)) as server:
+        with pytest.raises(BackendUnavailable, match="more than"):
+            run(real_backend(server.url), lambda b: b.status())
+    # Just under the limit is read (and then found not to be JSON).
+    with HostileServer(bomb(MAX_RESPONSE_BYTES)) as server:
+        with pytest.raises(BackendUnavailable, match="unexpected"):
+            run(real_backend(server.url), lambda b: b.status())
+
+
+def test_a_dripping_server_cannot_hold_a_call_past_its_deadline():
+    # Every byte arrives within the 10 s read timeout; the whole never would.
+    with HostileServer(drip(b'{"status": "nominal"}', every=0.2)) as server:
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="did not answer in time") as caught:
+            run(real_backend(server.url, deadline=1.0), lambda b: b.reveal(SECRET_KEY))
+        assert time.monotonic() - started < 5
+        assert "may have been used up" in caught.value.message
+        assert len(server.requests) == 1
+
+
+def test_retried_reads_share_one_deadline():
+    # Headers, then silence: each attempt ends at the 0.6 s read timeout, and a read
+    # is tried three times, but the 1 s deadline covers them all.
+    with HostileServer(drip(b"", every=60)) as server:
+        with pytest.raises(BackendUnavailable, match="did not answer in time"):
+            run(real_backend(server.url, deadline=1.0,
+                             timeout=httpx.Timeout(0.6, connect=0.6)),
+                lambda b: b.status())
+        assert 1 <= len(server.requests) < 3

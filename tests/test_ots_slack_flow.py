@@ -6,9 +6,11 @@ the fake onetimesecret.com over real HTTP → the ephemeral link, and start-up c
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -80,6 +82,67 @@ def test_an_html_502_reaches_the_sender_as_unavailable(
     assert "not saved" in reply["text"] and "try again" in reply["text"]
     assert "<html" not in reply["text"]
     assert len(fake_ots.requests_to("/api/v1/share")) == 1  # a share is never retried
+
+
+HOSTILE = ("<!channel> :rotating_light: Your account is locked: sign in again at "
+           "<https://evil.example/login|onetimesecret.com> *now*")
+
+
+def markup(payload: Any) -> list[str]:
+    """Every text of a payload that Slack would read as mrkdwn (and so turn into
+    mentions, links and formatting): a message's `text` and every mrkdwn object."""
+    found = [payload["text"]] if isinstance(payload.get("text"), str) else []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                found.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(payload)
+    return found
+
+
+def plain_texts(payload: Any) -> str:
+    return json.dumps([e for b in payload.get("blocks", []) for e in b.get("elements", [])
+                       if isinstance(e, dict) and e.get("type") == "plain_text"],
+                      ensure_ascii=False)
+
+
+def assert_only_as_plain_text(payload: dict[str, Any]) -> None:
+    for text in markup(payload):
+        assert "<!channel>" not in text and "evil.example" not in text, text
+        assert "rotating_light" not in text, text
+    assert HOSTILE in json.loads(plain_texts(payload))[0]["text"]
+
+
+@pytest.mark.parametrize("mention", ["", "<@U0BOB> "], ids=["link", "to-a-person"])
+def test_the_services_words_never_reach_slack_as_mrkdwn(
+    served: ServedApp, fake_slack: FakeSlack, fake_ots: FakeOTS, mention: str
+):
+    fake_ots.fail_next("/share", message=HOSTILE)
+    post_signed(served.url, command_body(f"{mention}s3cret",
+                                         response_url=fake_slack.response_url()))
+    reply = fake_slack.wait_for("response_url")[0].body
+    assert "not saved" in reply["text"] and "refused the request" in reply["text"]
+    assert_only_as_plain_text(reply)
+
+
+def test_the_services_words_in_a_modal_are_plain_text(
+    served: ServedApp, fake_slack: FakeSlack, fake_ots: FakeOTS
+):
+    fake_ots.fail_next("/share", message=HOSTILE)  # (the app makes the password itself)
+    post_signed(served.url, command_body("gen", response_url=fake_slack.response_url(),
+                                         trigger_id=fake_slack.new_trigger()))
+    [update] = fake_slack.wait_for("views.update")
+    view = update.body["view"]
+    view = view if isinstance(view, dict) else json.loads(view)
+    assert "refused the request" in json.dumps(view)
+    assert_only_as_plain_text(view)
 
 
 # -- start-up ----------------------------------------------------------------------------

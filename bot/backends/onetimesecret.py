@@ -31,8 +31,10 @@ import json
 import logging
 import re
 import time
+import unicodedata
+import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,6 +52,15 @@ from bot.errors import (
 
 API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The whole of one call (every attempt of a retried read, every byte of the answer):
+# a server dripping a byte at a time never trips the read timeout above.
+DEFAULT_DEADLINE = 15.0
+# The largest answer read, counted after decompression (a gzip bomb is refused at
+# this size, not inflated). A v1 answer is a receipt, a secret of at most a few
+# hundred KiB, or a `recent` list.
+MAX_RESPONSE_BYTES = 1024 * 1024
+# What the body decoder below understands; anything else is refused, unread.
+ACCEPT_ENCODING = "gzip, deflate"
 USER_AGENT = "ots-slack/0.1"
 NOTHING_TO_SHARE = "You did not provide anything to share."
 # The live text is "Rate limit exceeded. Please try again later."; older servers
@@ -75,7 +86,8 @@ def new_client(timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=timeout,
         follow_redirects=False,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json",
+                 "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
@@ -111,6 +123,8 @@ class OnetimeSecretBackend:
         backoff: float = 0.25,
         max_secret_bytes: int | None = 10_000,
         clock: Callable[[], float] = time.time,
+        deadline: float = DEFAULT_DEADLINE,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if bool(username) != bool(api_token):
             raise ValueError("username and api_token go together")
@@ -128,6 +142,8 @@ class OnetimeSecretBackend:
         # Older servers silently truncated long secrets; refusing here loses nothing.
         self.max_secret_bytes = max_secret_bytes
         self._clock = clock
+        self._deadline = deadline
+        self._max_response_bytes = max_response_bytes
 
     # -- links --------------------------------------------------------------
 
@@ -297,13 +313,17 @@ class OnetimeSecretBackend:
             )
 
     async def _read(self, path: str, *, sensitive: tuple[str | None, ...] = ()) -> Any:
-        for attempt in range(1, self._read_attempts + 1):
-            try:
-                return await self._call("GET", path, None, sensitive, consuming=False)
-            except _Transient as exc:
-                if attempt == self._read_attempts:
-                    raise exc.error from None
-                await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        try:
+            async with asyncio.timeout(self._deadline):
+                for attempt in range(1, self._read_attempts + 1):
+                    try:
+                        return await self._call("GET", path, None, sensitive, consuming=False)
+                    except _Transient as exc:
+                        if attempt == self._read_attempts:
+                            raise exc.error from None
+                        await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        except TimeoutError:
+            raise self._too_slow(consuming=False) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(
@@ -315,9 +335,19 @@ class OnetimeSecretBackend:
         consuming: bool = False,
     ) -> Any:
         try:
-            return await self._call("POST", path, params, sensitive, consuming=consuming)
+            async with asyncio.timeout(self._deadline):
+                return await self._call("POST", path, params, sensitive, consuming=consuming)
         except _Transient as exc:
             raise exc.error from None
+        except TimeoutError:
+            raise self._too_slow(consuming=consuming) from None
+
+    def _too_slow(self, *, consuming: bool) -> BackendUnavailable:
+        maybe_used = " The secret may have been used up by this attempt." if consuming else ""
+        return BackendUnavailable(
+            f"Onetime Secret ({self.host}) did not answer in time.{maybe_used} "
+            "Please try again shortly."
+        )
 
     async def _call(
         self,
@@ -333,13 +363,30 @@ class OnetimeSecretBackend:
 
     async def _send(
         self, method: str, path: str, params: Params | None, *, consuming: bool
-    ) -> httpx.Response:
+    ) -> _Answer:
         url = f"{self.origin}{API_PREFIX}{path}"
         maybe_used = " The secret may have been used up by this attempt." if consuming else ""
+        request = self._client.build_request(
+            method, url, data=params or None, timeout=self._timeout,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
+        )
         try:
-            return await self._client.request(
-                method, url, data=params or None, auth=self._auth, timeout=self._timeout
-            )
+            response = await self._client.send(request, auth=self._auth, stream=True)
+            try:
+                body = await self._read_body(response)
+            finally:
+                await response.aclose()
+        except _Oversized:
+            raise BackendUnavailable(
+                f"Onetime Secret ({self.host}) answered with more than "
+                f"{self._max_response_bytes:,} bytes, far more than any Onetime Secret "
+                f"answer: it is probably not an Onetime Secret server.{maybe_used}"
+            ) from None
+        except (_Undecodable, zlib.error):
+            raise BackendUnavailable(
+                f"Onetime Secret ({self.host}) answered with an encoding that could not be "
+                f"read.{maybe_used} Please try again shortly."
+            ) from None
         except httpx.TimeoutException:
             raise _Transient(
                 f"Onetime Secret ({self.host}) did not answer in time.{maybe_used} "
@@ -351,9 +398,21 @@ class OnetimeSecretBackend:
                 f"Onetime Secret ({self.host}) could not be reached.{maybe_used} "
                 "Please try again shortly."
             ) from None
+        return _Answer(response.status_code, response.headers, body)
+
+    async def _read_body(self, response: httpx.Response) -> bytes:
+        """The body, decompressed, refused as soon as it passes the size limit."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_response_bytes:
+            raise _Oversized
+        body = _BoundedBody(response.headers.get("Content-Encoding", ""),
+                            self._max_response_bytes)
+        async for chunk in response.aiter_raw():
+            body.feed(chunk)
+        return body.finish()
 
     def _interpret(
-        self, response: httpx.Response, sensitive: tuple[str | None, ...], *, consuming: bool
+        self, response: _Answer, sensitive: tuple[str | None, ...], *, consuming: bool
     ) -> Any:
         status = response.status_code
         if status >= 500:
@@ -397,10 +456,13 @@ class OnetimeSecretBackend:
             return RateLimited()
         if lower.startswith("you did not provide anything"):
             return InvalidRequest(NOTHING_TO_SHARE)
-        # Another refusal: pass the server's words on unless they echo what we sent.
-        if len(text) > 200 or any(value and value in text for value in sensitive):
-            return InvalidRequest(f"Onetime Secret ({self.host}) refused the request.")
-        return InvalidRequest(f"Onetime Secret ({self.host}) refused the request: {text}")
+        # Another refusal: pass the server's words on unless they echo what we sent,
+        # apart from our own (they are the server's, untrusted: see BackendError).
+        refused = f"Onetime Secret ({self.host}) refused the request."
+        text = _printable(text)
+        if not text or len(text) > 200 or any(value and value in text for value in sensitive):
+            return InvalidRequest(refused)
+        return InvalidRequest(refused, service_text=text)
 
     def _rejected(self) -> str:
         return (
@@ -504,11 +566,73 @@ def _strings(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(response: _Answer) -> Any:
     try:
         return json.loads(response.content)
     except ValueError:
         return None
+
+
+def _printable(text: str) -> str:
+    """Without control and format characters (terminal escapes, bidi overrides)."""
+    return "".join(c for c in text if not unicodedata.category(c).startswith("C")).strip()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A response read in full, within the size limit."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
+class _Oversized(Exception):
+    pass
+
+
+class _Undecodable(Exception):
+    pass
+
+
+class _BoundedBody:
+    """Collects a body, inflating gzip or deflate at most `limit + 1` bytes at a time,
+    so that neither a huge body nor a compression bomb is ever held past `limit`."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        encoding = content_encoding.strip().lower()
+        if encoding in ("", "identity"):
+            self._inflate = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS: a gzip or a zlib header, whichever the server sent.
+            self._inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        else:
+            raise _Undecodable
+        self._limit = limit
+        self._size = 0
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflate is None:
+            self._add(chunk)
+            return
+        while True:
+            out = self._inflate.decompress(chunk, self._limit - self._size + 1)
+            self._add(out)
+            chunk = self._inflate.unconsumed_tail
+            if not chunk and not out:
+                return
+
+    def finish(self) -> bytes:
+        if self._inflate is not None and not self._inflate.eof:
+            raise _Undecodable  # cut short
+        return b"".join(self._parts)
+
+    def _add(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._limit:
+            raise _Oversized
+        self._parts.append(data)
 
 
 def _path_key(key: str) -> str:

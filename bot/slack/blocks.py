@@ -95,8 +95,10 @@ def sent_to_recipients_message(
     ttl: int,
     passphrase: bool = False,
     burn_value: str | None = None,
+    said: Sequence[str] = (),
 ) -> Message:
-    """The sender's private answer after sharing to people: who got it, who did not."""
+    """The sender's private answer after sharing to people: who got it, who did not
+    (and, as plain text, what the secret store said when it refused)."""
     lines: list[str] = []
     if delivered:
         lines.append(
@@ -107,6 +109,8 @@ def sent_to_recipients_message(
         lines.append(f":warning: Nothing was shared with {mention(user_id)}: {reason.rstrip('.')}.")
     text = "\n".join(lines)
     blocks: Blocks = [section(text)]
+    if said:
+        blocks.append(service_words(*said))
     if delivered:
         blocks.append(context(_expiry_note(expires_at, ttl, passphrase)))
         if burn_value:
@@ -248,6 +252,23 @@ def usage_message() -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
-def error_message(text: str) -> Message:
+def error_message(text: str, *, said: str | None = None) -> Message:
+    """Our own words (mrkdwn), and what a remote service said, as plain text, apart."""
     line = f":warning: {text}"
-    return {"text": line, "blocks": [section(line)]}
+    blocks: Blocks = [section(line)]
+    if said:
+        blocks.append(service_words(said))
+    return {"text": line, "blocks": blocks}
+
+
+def service_words(*said: str) -> dict[str, Any]:
+    """A remote service's own words (an Onetime Secret error message), quoted.
+
+    Only ever plain text, never mrkdwn and never a message's `text`: a hostile or
+    broken server must not be able to notify <!channel>, mention people, or put
+    links and formatting in front of a user. Emoji codes are not turned into emoji.
+    """
+    return {"type": "context", "elements": [
+        {"type": "plain_text", "text": f"It said: \u201c{text}\u201d", "emoji": False}
+        for text in said
+    ]}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.slack import ids
-from bot.slack.blocks import context, human_duration, mention, section
+from bot.slack.blocks import context, human_duration, mention, section, service_words
 
 View = dict[str, Any]
 MODAL_TEXT_LIMIT = 3000  # plain_text_input max_length, and section text
@@ -127,13 +127,14 @@ def share_modal(
     }
 
 
-def notice_modal(title: str, text: str) -> View:
-    """A modal that only says something (working, done, gone)."""
+def notice_modal(title: str, text: str, *, said: str | None = None) -> View:
+    """A modal that only says something (working, done, gone); what a remote service
+    said, if anything, as plain text below it."""
     return {
         "type": "modal",
         "title": plain(title[:24]),
         "close": plain("Close"),
-        "blocks": [section(text)],
+        "blocks": [section(text), *([service_words(said)] if said else [])],
     }
 
 

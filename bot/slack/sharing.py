@@ -45,6 +45,7 @@ class ShareResult:
     shared: bool
     summary: str  # one line for the sender, without the secret
     generated: str | None = field(default=None, repr=False)
+    said: str | None = None  # the secret store's own words: plain text only
 
 
 def burn_value(
@@ -135,6 +136,7 @@ class Sharer:
         delivered: list[str] = []
         keys: list[str] = []
         failed: list[tuple[str, str]] = []
+        said: list[str] = []
         first: Receipt | None = None
         for recipient in request.recipients:
             try:
@@ -144,6 +146,8 @@ class Sharer:
                 continue
             except BackendError as exc:
                 failed.append((recipient, f"the secret was not saved. {exc.message}"))
+                if exc.service_text and exc.service_text not in said:
+                    said.append(exc.service_text)
                 continue
             first = first or receipt
             delivered.append(recipient)
@@ -156,6 +160,7 @@ class Sharer:
             ttl=ttl,
             passphrase=bool(request.passphrase),
             burn_value=burn_value(self.key, request.sender, keys, delivered) if keys else None,
+            said=said,
         )
         await self._tell_sender(request, message)
         if not delivered:
@@ -187,8 +192,8 @@ class Sharer:
     async def _not_saved(self, request: ShareRequest, exc: BackendError) -> ShareResult:
         log.warning("share from Slack failed: %s", type(exc).__name__)
         text = f"Your secret was not saved. {exc.message}"
-        await self._tell_sender(request, blocks.error_message(text))
-        return ShareResult(False, text)
+        await self._tell_sender(request, blocks.error_message(text, said=exc.service_text))
+        return ShareResult(False, text, said=exc.service_text)
 
     async def _tell_sender(self, request: ShareRequest, message: blocks.Message) -> bool:
         try:

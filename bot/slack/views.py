@@ -72,7 +72,7 @@ async def show_generated(deps: SlackDeps, view_id: str, result: ShareResult) -> 
     if result.generated is not None:
         view = modals.generated_modal(result.generated, result.summary)
     else:
-        view = modals.notice_modal("Not shared", result.summary)
+        view = modals.notice_modal("Not shared", result.summary, said=result.said)
     try:
         await deps.messenger.update_view(view_id, view)
     except SlackFailure:
@@ -295,7 +295,8 @@ def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
         return {"response_action": "errors",
                 "errors": {ids.REVEAL_PASSPHRASE_BLOCK: exc.message}}
     return {"response_action": "update",
-            "view": modals.notice_modal("Try again", f":warning: {exc.message}")}
+            "view": modals.notice_modal("Try again", f":warning: {exc.message}",
+                                        said=exc.service_text)}
 
 
 async def _mark_dm_revealed(deps: SlackDeps, channel: str, ts: str, sender: str) -> None:

@@ -21,10 +21,13 @@ import secrets
 import string
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import httpx
 
 from tests.support.servers import LocalHTTPFake
 
@@ -299,3 +302,20 @@ class FakeOTS(LocalHTTPFake):
             body.pop("secret_key", None)
             listed.append(body)
         return listed
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._content
+
+
+def streamed(response: httpx.Response) -> httpx.Response:
+    """A recorded answer as a transport hands it over: its body not yet read.
+
+    (`httpx.Response(json=…)` reads its body at once, which a client reading the
+    body itself, within a size limit, cannot stream again.)"""
+    return httpx.Response(response.status_code, headers=response.headers,
+                          stream=_Body(response.content))
