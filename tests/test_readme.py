@@ -45,3 +45,19 @@ def test_tests_clean_every_setting() -> None:
     assert variables
     assert variables <= set(APP_VARIABLES), sorted(variables - set(APP_VARIABLES))
 
+
+
+def test_no_claim_that_a_wrong_passphrase_tells_nothing_while_its_timing_tells() -> None:
+    # A wrong passphrase costs a scrypt derivation an unknown key never reaches:
+    # the docs must say what that tells, with the measurement and how to repeat it.
+    reveal = (ROOT / "bot" / "web" / "reveal.py").read_text()
+    for text in (README, reveal):
+        assert "tells a visitor nothing" not in text
+    section = README.split("**What a wrong passphrase tells.**", 1)[1].split("\n- ", 1)[0]
+    assert "timing" in section and "live and passphrase-protected" in section
+    assert "docs/passphrase_timing.md" in section and "bench/passphrase_timing.py" in section
+    measured = (ROOT / "docs" / "passphrase_timing.md").read_text()
+    assert ".venv/bin/python bench/passphrase_timing.py" in measured
+    assert "| API POST, live key, wrong passphrase |" in measured
+    assert "| page POST, live key, wrong passphrase |" in measured
+    assert (ROOT / "bench" / "passphrase_timing.py").exists()

@@ -2,7 +2,9 @@
 
 GET must not consume: Slack, chat apps and mail scanners fetch every link they
 see. Unknown, consumed, expired and wrong-passphrase all answer the same page
-and status, so the page tells a visitor nothing about which it was.
+and status. Not in the same time: a wrong passphrase costs a scrypt derivation,
+so timing tells that the link is live and protected, which its GET page shows
+anyway, and nothing about the passphrase (docs/passphrase_timing.md).
 """
 
 from __future__ import annotations
