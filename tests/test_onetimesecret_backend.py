@@ -374,6 +374,15 @@ def test_a_receipt_with_garbage_numbers_is_unavailable_not_a_crash(field):
         run(backend_for(recorder), lambda b: b.share("x"))
 
 
+@pytest.mark.parametrize("field", ["secret_key", "metadata_key"])
+def test_a_key_that_could_inject_markup_into_a_link_is_refused(field):
+    # The key becomes a link, and in Slack `<link>`: it must not be able to close it.
+    hostile = "abc|x> <!channel> <https://evil.example|y"
+    recorder = Recorder(ok({**SHARE_LIVE_SHAPE, field: hostile}))
+    with pytest.raises(BackendUnavailable, match="unexpected"):
+        run(backend_for(recorder), lambda b: b.share("x"))
+
+
 def test_status_other_than_nominal_is_unavailable():
     with pytest.raises(BackendUnavailable):
         run(backend_for(Recorder(ok({"status": "offline"}))), lambda b: b.status())

@@ -240,7 +240,8 @@ class OnetimeSecretBackend:
             )
         answered_key = data.get("secret_key")
         return Revealed(
-            secret_key=answered_key if isinstance(answered_key, str) and answered_key else key,
+            secret_key=answered_key if isinstance(answered_key, str)
+            and _KEY.fullmatch(answered_key) else key,
             value=value,
         )
 
@@ -495,9 +496,14 @@ def parse_receipt(data: Any, *, metadata_key: str | None = None, now: int) -> Re
     if not key:
         raise ValueError("no metadata_key")
     created = _integer(data.get("created"), now)
-    state = _text(data.get("state")) or "new"
+    state = _printable(_text(data.get("state"))) or "new"
     # Once read or burned the link is dead, whatever an older server still sends.
     secret_key = _text(data.get("secret_key")) if state not in ("received", "burned") else ""
+    # Keys become links, in Slack mrkdwn (`<link>`) among other places: anything but
+    # letters and digits could close the link and add mentions or links of its own.
+    for value in (key, secret_key):
+        if value and not _KEY.fullmatch(value):
+            raise ValueError("a key that is not letters and digits")
     secret_ttl = _optional_integer(data.get("secret_ttl"))
     metadata_ttl = _optional_integer(data.get("metadata_ttl"))
     fallback_ttl = secret_ttl or (metadata_ttl // 2 if metadata_ttl else 0)
