@@ -1,6 +1,6 @@
 """What a wrong passphrase tells by its timing, on the reveal page and the API.
 
-    .venv/bin/python bench/passphrase_timing.py            # 40 rounds, about 30 s
+    .venv/bin/python bench/passphrase_timing.py            # 40 rounds, a few minutes
     .venv/bin/python bench/passphrase_timing.py --rounds 10
 
 Starts `python -m bot` on SQLite (127.0.0.1, a free port; stopped by its PID at
