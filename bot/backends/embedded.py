@@ -49,7 +49,14 @@ GENERATE_LENGTH = 12
 GENERATE_MAX_LENGTH = 128
 SHORTKEY_LENGTH = 8
 SCRUB_SECONDS = 3.0  # how often SQLite drops expired rows and empties its WAL
-RECENT_LIMIT = 100  # receipts `recent` lists, newest first
+RECENT_LIMIT = 100  # receipts `recent` lists, newest first; an index keeps no more
+# Expiry notices: due entries are taken in batches; a round keeps taking batches while
+# full ones come back, for up to SWEEP_BUDGET seconds, and the next round comes at once
+# (after SWEEP_PAUSE) while a backlog is left.
+EXPIRY_BATCH = 200
+EXPIRY_CONCURRENCY = 16
+SWEEP_BUDGET = 5.0
+SWEEP_PAUSE = 0.5
 # Letters and digits without the look-alikes (0 O o 1 l I).
 _LOWER = "abcdefghijkmnpqrstuvwxyz"
 _UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -220,8 +227,10 @@ class EmbeddedStore:
             )
         if custid in self._recent:
             index = self._recent[custid]
+            # Trimmed on every add: `recent` shows the newest RECENT_LIMIT anyway,
+            # and an active user's index must not grow without end.
             await self.storage.index_add(
-                index.name, index.seal(metadata_key), now, self.max_ttl * 2
+                index.name, index.seal(metadata_key), now, self.max_ttl * 2, keep=RECENT_LIMIT
             )
         return self._receipt(metadata_key, secret_key, record)
 
@@ -265,7 +274,10 @@ class EmbeddedStore:
         # The attempt is reserved (one atomic INCR, shared by every worker and
         # replica) before scrypt runs: a burst of guesses gets at most
         # `passphrase_attempts` evaluations, however many arrive at once.
-        attempt = await self.storage.incr(crypto.storage_id("a:", secret_key), self.max_ttl)
+        # The counter lives as long as the secret can: not a day longer in storage.
+        attempt = await self.storage.incr(
+            crypto.storage_id("a:", secret_key), await self._life_left(raw[:32].hex())
+        )
         if attempt > self.passphrase_attempts:
             # Every allowed try is taken (some may still be running; the last of
             # them to fail burns the secret): this one is not evaluated at all.
@@ -288,6 +300,14 @@ class EmbeddedStore:
     async def _burn_after_attempts(self, secret_id: str, raw: bytes) -> None:
         if await self.storage.delete(secret_id):
             await self._mark(raw[:32].hex(), "burned", "attempts")
+
+    async def _life_left(self, metadata_hex: str) -> int:
+        """Seconds until the secret of this receipt surely expires (at least 1)."""
+        raw = await self.storage.get("m:" + metadata_hex)
+        if raw is None:
+            # The receipt outlives its secret, so this is a secret about to go.
+            return self.min_ttl
+        return max(1, _surely_gone(json.loads(raw)) - int(self._clock()))
 
     def _open(self, raw: bytes, key: str, secret_id: str, passphrase: str | None) -> str:
         sealed = raw[32:]
@@ -483,21 +503,43 @@ class EmbeddedStore:
 
     # -- maintenance ----------------------------------------------------------
 
-    async def sweep(self) -> None:
-        """Drop expired rows (SQLite) and tell owners about secrets that expired unread."""
+    async def sweep(self) -> bool:
+        """Drop expired rows (SQLite) and tell owners about secrets that expired unread.
+
+        Returns True when expiry notices are left over (the round ran out of time).
+        """
         sweep = getattr(self.storage, "sweep", None)
         if sweep is not None:
             await sweep()
         if not self._listeners:
+            return False
+        deadline = time.monotonic() + SWEEP_BUDGET
+        gate = asyncio.Semaphore(EXPIRY_CONCURRENCY)
+
+        async def settle(member: bytes) -> None:
+            async with gate:
+                await self._expire(member.decode())
+
+        while True:
+            due = await self.storage.index_pop_due(_EXPIRY_INDEX, self._clock(), EXPIRY_BATCH)
+            await asyncio.gather(*(settle(member) for member in due))
+            if len(due) < EXPIRY_BATCH:
+                return False
+            if time.monotonic() >= deadline:
+                return True
+
+    async def _expire(self, metadata_id: str) -> None:
+        raw = await self.storage.get(metadata_id)
+        if raw is None:
             return
-        due = await self.storage.index_pop_due(_EXPIRY_INDEX, self._clock(), 100)
-        for member in due:
-            raw = await self.storage.get(member.decode())
-            if raw is None:
-                continue
-            record = self._load(member.decode(), raw)
-            if self._state(record) == "expired":
-                await self._mark(member.decode()[2:], "expired", "expiry")
+        if self._state(self._load(metadata_id, raw)) == "expired":
+            await self._mark(metadata_id[2:], "expired", "expiry")
+
+    async def expiry_backlog(self) -> int:
+        """Expiry notices due but not yet sent (0 when nobody listens)."""
+        if not self._listeners:
+            return 0
+        return await self.storage.index_count(_EXPIRY_INDEX, self._clock())
 
     def background(self) -> list[Background]:
         loops: list[Background] = [self.run_maintenance]
@@ -517,9 +559,10 @@ class EmbeddedStore:
 
     async def run_maintenance(self, interval: float = 30.0) -> None:
         while True:
+            behind = False
             with contextlib.suppress(BackendUnavailable):
-                await self.sweep()
-            await asyncio.sleep(interval)
+                behind = await self.sweep()
+            await asyncio.sleep(SWEEP_PAUSE if behind else interval)
 
 
 class RecentIndex:

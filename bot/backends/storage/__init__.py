@@ -32,8 +32,14 @@ class Storage(Protocol):
     async def incr(self, key: str, ttl: int) -> int:
         """Add one to a counter; a new counter starts at 1 and expires after `ttl` seconds."""
 
-    async def index_add(self, key: str, member: bytes, score: float, ttl: int) -> None:
-        """Add `member` to the sorted set `key` (expiring `ttl` seconds after the last add)."""
+    async def index_add(
+        self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0
+    ) -> None:
+        """Add `member` to the sorted set `key` (expiring `ttl` seconds after the last add).
+
+        With `keep`, only the `keep` highest-scored members stay (ties: the greatest
+        member stays), so an index that is added to all the time stays bounded.
+        """
 
     async def index_range(self, key: str, limit: int) -> list[bytes]:
         """Up to `limit` members of `key`, highest score first."""
@@ -43,6 +49,9 @@ class Storage(Protocol):
 
     async def index_pop_due(self, key: str, until: float, limit: int) -> list[bytes]:
         """Atomically remove and return up to `limit` members with score <= `until`."""
+
+    async def index_count(self, key: str, until: float) -> int:
+        """How many members have a score <= `until`."""
 
     async def ping(self) -> None:
         """Raise BackendUnavailable unless the store answers."""

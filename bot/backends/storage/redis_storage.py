@@ -100,9 +100,14 @@ class RedisStorage:
     async def incr(self, key: str, ttl: int) -> int:
         return int(await self._call(self._incr(keys=[self._k(key)], args=[ttl])))
 
-    async def index_add(self, key: str, member: bytes, score: float, ttl: int) -> None:
+    async def index_add(
+        self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0
+    ) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(self._k(key), {member: score})
+            if keep > 0:
+                # Ranks count up from the lowest score: drop all but the top `keep`.
+                pipe.zremrangebyrank(self._k(key), 0, -(keep + 1))
             pipe.expire(self._k(key), ttl)
             await self._call(pipe.execute())
 
@@ -122,6 +127,9 @@ class RedisStorage:
             self._pop_due(keys=[self._k(key)], args=[until, limit])
         )
         return members
+
+    async def index_count(self, key: str, until: float) -> int:
+        return int(await self._call(self._redis.zcount(self._k(key), "-inf", until)))
 
     async def ping(self) -> None:
         await self._call(self._redis.ping())

@@ -9,7 +9,10 @@ writer proceed together; busy_timeout makes a second process wait its turn
 instead of failing.
 
 Expired rows are ignored on read at once and deleted by `sweep()`, which the
-store runs periodically.
+store runs periodically. The file gives the space back: it is kept in
+incremental auto-vacuum mode and each sweep returns up to `VACUUM_PAGES` free
+pages to the file system (a file made before that mode is converted once, by a
+VACUUM when it is opened).
 
 A WAL keeps old pages until a checkpoint resets it, which on a quiet install can
 take weeks (and forever after a crash): a copy of DATA_DIR plus a used link
@@ -23,6 +26,7 @@ seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -33,6 +37,10 @@ from typing import TypeVar
 from bot.errors import BackendUnavailable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+VACUUM_PAGES = 4096  # pages one sweep gives back (16 MiB at the default 4 KiB page)
+WAL_LIMIT = 4 * 1024 * 1024  # bytes the WAL keeps after a checkpoint
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -85,7 +93,10 @@ class SQLiteStorage:
         )
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
+            # Before WAL and the tables: on a new file the mode then needs no VACUUM.
+            _use_incremental_vacuum(conn, self.path)
             _enable_wal(conn)
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             # WAL + NORMAL: a crash may lose the last commits but never corrupts the file.
             conn.execute("PRAGMA synchronous = NORMAL")
             # Zero what is deleted: a revealed secret's ciphertext must not linger in
@@ -167,7 +178,9 @@ class SQLiteStorage:
         )
         return int(row[0])
 
-    async def index_add(self, key: str, member: bytes, score: float, ttl: int) -> None:
+    async def index_add(
+        self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0
+    ) -> None:
         now = self._clock()
 
         # As in Redis, an index expires as a whole `ttl` after its last add, and
@@ -182,6 +195,12 @@ class SQLiteStorage:
                     (key, member, score, now + ttl),
                 )
                 c.execute("UPDATE idx SET expires = ? WHERE name = ?", (now + ttl, key))
+                if keep > 0:
+                    c.execute(
+                        "DELETE FROM idx WHERE name = ? AND member NOT IN (SELECT member "
+                        "FROM idx WHERE name = ? ORDER BY score DESC, member DESC LIMIT ?)",
+                        (key, key, keep),
+                    )
                 c.execute("COMMIT")
             except BaseException:
                 if c.in_transaction:
@@ -195,7 +214,7 @@ class SQLiteStorage:
         rows = await self._run(
             lambda c: c.execute(
                 "SELECT member FROM idx WHERE name = ? AND expires > ? "
-                "ORDER BY score DESC LIMIT ?",
+                "ORDER BY score DESC, member DESC LIMIT ?",
                 (key, now, limit),
             ).fetchall()
         )
@@ -226,6 +245,16 @@ class SQLiteStorage:
 
         return await self._run(op)
 
+    async def index_count(self, key: str, until: float) -> int:
+        now = self._clock()
+        row = await self._run(
+            lambda c: c.execute(
+                "SELECT count(*) FROM idx WHERE name = ? AND score <= ? AND expires > ?",
+                (key, until, now),
+            ).fetchone()
+        )
+        return int(row[0])
+
     async def sweep(self) -> int:
         """Delete expired rows; returns how many went."""
         now = self._clock()
@@ -233,6 +262,9 @@ class SQLiteStorage:
         def op(c: sqlite3.Connection) -> int:
             gone = c.execute("DELETE FROM kv WHERE expires <= ?", (now,)).rowcount
             gone += c.execute("DELETE FROM idx WHERE expires <= ?", (now,)).rowcount
+            # Free pages back to the file system (zeroed already: secure_delete).
+            # executescript steps the pragma to its end; execute() would free one page.
+            c.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
             return int(gone)
 
         return await self._run(op)
@@ -269,6 +301,33 @@ class SQLiteStorage:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
+
+
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's answer for INCREMENTAL
+
+
+def _use_incremental_vacuum(conn: sqlite3.Connection, path: Path) -> None:
+    """Put the file in incremental auto-vacuum mode, so deleted rows give space back.
+
+    A new file takes the mode at once. A file made by an older version (mode NONE)
+    is rebuilt once by VACUUM, which needs as much free disk again as the file
+    takes and holds the file for its duration; if that fails (another process holds
+    the file, the disk is full), the app runs on as before and tries at next start.
+    """
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+        return
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+        return  # a new, empty file
+    size = path.stat().st_size if path.exists() else 0
+    log.info("converting %s (%d bytes) to incremental auto-vacuum: one VACUUM", path.name, size)
+    try:
+        conn.execute("VACUUM")
+    except sqlite3.OperationalError as exc:
+        log.warning(
+            "could not convert %s to incremental auto-vacuum (%s); it keeps its free "
+            "pages until a later start succeeds", path.name, exc.sqlite_errorname,
+        )
 
 
 def _enable_wal(conn: sqlite3.Connection, patience: float = 10.0) -> None:
