@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
 
+from bot import logs
 from bot.appstore import load_server_key
 from bot.config import ConfigError, Settings
 from bot.serverkey import ServerKeyError
@@ -21,18 +24,14 @@ def main() -> int:
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _config_error(str(exc))
     try:
         # Made (or read) before serving: a DATA_DIR where no key file can be
         # written is a configuration error, said once, not a failing worker.
         load_server_key(settings)
     except ServerKeyError as exc:
-        print(f"configuration error: SERVER_KEY: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+        return _config_error(f"SERVER_KEY: {exc}")
+    log_config = logs.configure(settings.log_format)
     import uvicorn
 
     from bot.web.app import create_app
@@ -54,7 +53,7 @@ def main() -> int:
             "(or SLACK_APP_TOKEN for Socket Mode) to answer /ots"
         )
     if app is None:
-        return serve_workers(settings)
+        return serve_workers(settings, log_config)
     # No access log: secret keys are in request paths.
     uvicorn.run(
         app,
@@ -64,20 +63,29 @@ def main() -> int:
         log_level="info",
         server_header=False,
         proxy_headers=True,
+        log_config=log_config,
     )
     return 0
 
 
-def serve_workers(settings: Settings) -> int:
+def _config_error(problem: str) -> int:
+    message = f"configuration error: {problem}"
+    # Logging is not set up yet, but a JSON log must stay JSON.
+    if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+        message = logs.json_line("ERROR", "bot", message)
+    print(message, file=sys.stderr)
+    return 2
+
+
+def serve_workers(settings: Settings, log_config: dict[str, Any]) -> int:
     from bot.web import workers
 
     try:
         sock = workers.listening_socket(settings.host, settings.port)
     except OSError as exc:
-        print(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
-              file=sys.stderr)
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror)
         return 1
-    workers.serve(settings, sock)
+    workers.serve(settings, sock, log_config)
     return 0
 
 

@@ -19,6 +19,8 @@ DAY = 24 * 60 * MINUTE
 
 MIN_TTL = MINUTE
 OTS_REGIONS = ("us", "eu", "ca", "nz", "uk")
+LOG_FORMATS = ("text", "json")
+METRICS_TOKEN_MIN = 16
 KIB = 1024
 # A urlencoded secret takes up to 3 bytes per byte (%XX); the rest is room for
 # the other parameters, multipart boundaries and Slack's payload wrapping.
@@ -87,6 +89,9 @@ class Settings:
     ots_api_token: str | None = field(default=None, repr=False)
     api_users: tuple[ApiUser, ...] = field(default=(), repr=False)
     server_key: bytes | None = field(default=None, repr=False)  # SERVER_KEY (bot/serverkey.py)
+    # /metrics is served only with a token; scrapers send it as a Bearer token.
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
 
     @property
     def slack_enabled(self) -> bool:
@@ -164,6 +169,8 @@ class Settings:
             ots_api_token=env.get("OTS_API_TOKEN"),
             api_users=env.api_users("API_USERS"),
             server_key=env.server_key("SERVER_KEY"),
+            metrics_token=env.secret("METRICS_TOKEN", minimum=METRICS_TOKEN_MIN),
+            log_format=env.choice("LOG_FORMAT", LOG_FORMATS) or "text",
         )
         _check_slack(settings)
         _check_server_key(settings)
@@ -311,6 +318,12 @@ class _Env:
             return parse_key(raw)
         except ServerKeyError as exc:
             raise ConfigError(name, str(exc)) from None
+    def secret(self, name: str, *, minimum: int) -> str | None:
+        raw = self.get(name)
+        if raw is not None and len(raw) < minimum:
+            # Its length only: the value is a credential.
+            raise ConfigError(name, f"must be at least {minimum} characters, got {len(raw)}")
+        return raw
 
     def id_list(self, name: str, prefix: str) -> tuple[str, ...]:
         raw = self.get(name)

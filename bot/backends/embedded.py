@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from bot import metrics
 from bot.backends import crypto
 from bot.backends.base import (
     Background,
@@ -221,6 +222,7 @@ class EmbeddedStore:
         stored = stored and await self.storage.put(secret_id, pointer + sealed, ttl)
         if not stored:
             raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
+        metrics.SECRETS.labels(event="created").inc()
         if custid != "anon" and self._listeners:
             await self.storage.index_add(
                 _EXPIRY_INDEX, metadata_id.encode(), _surely_gone(record), self.max_ttl * 2
@@ -256,6 +258,7 @@ class EmbeddedStore:
             value = self._open(raw, secret_key, plain_id, None)
         else:
             value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None)
+        metrics.SECRETS.labels(event="revealed").inc()
         try:
             await self._mark(raw[:32].hex(), "received", via)
         except BackendUnavailable:
@@ -299,6 +302,7 @@ class EmbeddedStore:
 
     async def _burn_after_attempts(self, secret_id: str, raw: bytes) -> None:
         if await self.storage.delete(secret_id):
+            metrics.SECRETS.labels(event="burned").inc()
             await self._mark(raw[:32].hex(), "burned", "attempts")
 
     async def _life_left(self, metadata_hex: str) -> int:
@@ -358,6 +362,7 @@ class EmbeddedStore:
         prefix = "p:" if record["passphrase_required"] else "s:"
         if not await self.storage.delete(crypto.storage_id(prefix, secret_key)):
             raise SecretNotFound
+        metrics.SECRETS.labels(event="burned").inc()
         record = await self._mark(metadata_id[2:], "burned", "burn") or record
         return self._receipt(metadata_key, None, record), secret_key[:SHORTKEY_LENGTH]
 
@@ -533,7 +538,9 @@ class EmbeddedStore:
         if raw is None:
             return
         if self._state(self._load(metadata_id, raw)) == "expired":
-            await self._mark(metadata_id[2:], "expired", "expiry")
+            record = await self._mark(metadata_id[2:], "expired", "expiry")
+            if record is not None and record["state"] == "expired":
+                metrics.SECRETS.labels(event="expired").inc()
 
     async def expiry_backlog(self) -> int:
         """Expiry notices due but not yet sent (0 when nobody listens)."""
@@ -562,6 +569,7 @@ class EmbeddedStore:
             behind = False
             with contextlib.suppress(BackendUnavailable):
                 behind = await self.sweep()
+                metrics.EXPIRY_BACKLOG.set(await self.expiry_backlog())
             await asyncio.sleep(SWEEP_PAUSE if behind else interval)
 
 

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot import metrics
 from bot.slack.trust import ResponseUrls
 from bot.slack.workspaces import CURRENT_CLIENT
 
@@ -109,9 +110,11 @@ class Messenger:
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
             log.warning("Slack %s failed: %s", method, error)
+            metrics.slack_api_error(method, error)
             raise SlackFailure(error) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Slack %s failed: %s", method, type(exc).__name__)
+            metrics.slack_api_error(method, "slack_unreachable")
             raise SlackFailure("slack_unreachable") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -160,10 +163,12 @@ class Messenger:
             answer = await client.send_dict(body)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("response_url post failed: %s", type(exc).__name__)
+            metrics.slack_api_error("response_url", "slack_unreachable")
             raise SlackFailure("slack_unreachable") from None
         if answer.status_code != 200:
             # An expired (30 min) or used-up (5 posts) response_url answers 404.
             log.warning("response_url post failed: HTTP %s", answer.status_code)
+            metrics.slack_api_error("response_url", f"http_{answer.status_code}")
             raise SlackFailure(f"response_url_{answer.status_code}")
 
     async def tell(self, user_id: str, payload: dict[str, Any], origin: Origin) -> str:

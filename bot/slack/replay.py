@@ -26,10 +26,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from bot import metrics
 from bot.backends import crypto
 from bot.errors import BackendUnavailable
+from bot.logs import Throttled
 
 log = logging.getLogger(__name__)
+_throttled = Throttled(log)
 
 # Bolt's own tolerance (AsyncRequestVerification): |now - timestamp| <= 5 minutes.
 SIGNATURE_WINDOW = 5 * 60
@@ -70,7 +73,8 @@ class ReplayGuard:
             return await next()
         if await self.first_time(signature, timestamp):
             return await next()
-        log.warning("ignored a replayed Slack request (signature seen before)")
+        metrics.REPLAYS_IGNORED.inc()
+        _throttled.warning("replay", "ignored a replayed Slack request (signature seen before)")
         return BoltResponse(status=200, body="")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from slack_bolt.async_app import AsyncApp
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import metrics
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.backends.crypto import SCRYPT_N
@@ -20,7 +22,7 @@ from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
-from bot.web import api, limits, pages, receipts, reveal
+from bot.web import api, limits, observe, pages, receipts, reveal
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ def build_app(
     background: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    if settings.metrics_token:
+        routes.append(observe.metrics_route(settings.metrics_token))
     if backend.capabilities.serves_links:
         routes += reveal.routes
         routes += receipts.routes + api.routes
@@ -98,8 +102,9 @@ def build_app(
                 await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
             await store.close()
+            metrics.process_exited(os.getpid())
 
-    app = Starlette(
+    app = observe.ObservedStarlette(
         routes=routes,
         lifespan=lifespan,
         middleware=limits.middleware(settings, backend, store),

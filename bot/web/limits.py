@@ -24,6 +24,7 @@ from anybody else are ignored, so a client cannot pick its own bucket.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -32,14 +33,18 @@ from typing import Any, Protocol
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from bot import metrics
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.i18n import N_
+from bot.logs import Throttled
 from bot.serverkey import ServerKey
 from bot.web import pages
 from bot.web.lang import text_of_scope
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -266,6 +271,7 @@ class RateLimit:
     def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
         self.app = app
         self.limiter = limiter
+        self._trips = Throttled(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = classify(scope.get("method", ""), scope.get("path", ""))
@@ -287,6 +293,12 @@ class RateLimit:
         if decision.allowed:
             await self.app(scope, receive, send)
             return
+        metrics.RATE_LIMITED.labels(kind=kind).inc()
+        # Not the address: the log need not learn who uses the service either.
+        self._trips.warning(
+            kind, "rate limit: refused a %s request from a client over %d per %d s",
+            kind, self.limiter.limits[kind], self.limiter.window,
+        )
         await self._refuse(scope, kind, decision)(scope, receive, send)
 
     def _refuse(self, scope: Scope, kind: str, decision: Decision) -> Response:

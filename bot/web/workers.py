@@ -9,12 +9,24 @@ accepts, and every keep-alive response after the first waits for the client's
 delayed ACK, about 40 ms on Linux (docs/benchmarks.md measured a 15-fold drop).
 Here the socket is bound as TCP, with TCP_NODELAY, which accepted connections
 also inherit, and handed to uvicorn's own supervisor.
+
+Metrics: with METRICS_TOKEN set, the workers keep their values in files of a
+private temporary directory (PROMETHEUS_MULTIPROC_DIR, set here before any
+worker starts, removed when the supervisor exits), so that a scrape answered by
+any worker adds up all of them. An operator's own PROMETHEUS_MULTIPROC_DIR is
+used as it is and left in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 from bot.config import Settings
 
@@ -33,8 +45,33 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, sock: socket.socket) -> None:
+# prometheus_client's variable; bot.metrics (which imports the client) must not be
+# imported in this process before it is set.
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def shared_metrics(settings: Settings) -> Iterator[None]:
+    if not settings.metrics_token or os.environ.get(MULTIPROC_VARIABLE):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="ots-metrics-")  # 0700: only this user
+    os.environ[MULTIPROC_VARIABLE] = directory
+    log.info("metrics of the %d workers are kept in %s", settings.workers, directory)
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_VARIABLE]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def serve(settings: Settings, sock: socket.socket, log_config: dict[str, Any]) -> None:
     """Run `settings.workers` processes on `sock` until SIGTERM or SIGINT."""
+    with shared_metrics(settings):
+        _serve(settings, sock, log_config)
+
+
+def _serve(settings: Settings, sock: socket.socket, log_config: dict[str, Any]) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -46,6 +83,7 @@ def serve(settings: Settings, sock: socket.socket) -> None:
         log_level="info",
         server_header=False,
         proxy_headers=True,
+        log_config=log_config,  # each worker sets up logging as this process did
     )
     host, port = sock.getsockname()[:2]
     log.info("serving on http://%s:%d with %d workers", host, port, settings.workers)
