@@ -17,7 +17,6 @@ import os
 import re
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -26,12 +25,15 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format, which every Prometheus version reads (the body is the same:
+# names and labels here are plain ASCII, which format 1.0.0 would not escape either).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 # `*_created` series double the output and say nothing an operator needs here.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # The app's own registry: only `ots_` metrics, none of the client's process collectors.
 REGISTRY = CollectorRegistry(auto_describe=True)
