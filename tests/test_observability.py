@@ -175,19 +175,61 @@ def test_a_short_metrics_token_is_refused() -> None:
     assert refused.value.variable == "METRICS_TOKEN" and "short" not in str(refused.value)
 
 
-def test_store_errors_are_counted(tmp_path: Path) -> None:
-    """A Redis nobody listens on: every operation fails, each failure is counted."""
+def test_store_errors_are_counted_and_logged_without_flooding(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis nobody listens on: every operation fails; each is counted, few are logged."""
     from tests.support.servers import free_port
 
     env = {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "METRICS_TOKEN": TOKEN}
-    with ServedApp(create_app(Settings.from_env(env))) as server:
+    with caplog.at_level("WARNING"), ServedApp(create_app(Settings.from_env(env))) as server:
         _, before = scrape(server.url)
-        answer = httpx.post(f"{server.url}/api/v1/share", data={"secret": "v"}, timeout=10)
-        assert answer.status_code == 503
+        for _ in range(20):
+            answer = httpx.post(f"{server.url}/api/v1/share", data={"secret": "v"}, timeout=10)
+            assert answer.status_code == 503
         _, after = scrape(server.url)
-    assert delta(before, after, "ots_store_errors_total", operation="incr") == 1
+    assert delta(before, after, "ots_store_errors_total", operation="incr") == 20
     assert delta(before, after, "ots_http_requests_total", route="/api/v1/share",
-                 method="POST", status="503") == 1
+                 method="POST", status="503") == 20
+    failures = [r.getMessage() for r in caplog.records if "store incr failed" in r.getMessage()]
+    assert failures == ["store incr failed: The secret store (Redis) is unavailable: "
+                        "ConnectionError."]
+
+
+def test_rate_limit_trips_are_logged_without_flooding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"DATA_DIR": str(tmp_path), "RATE_LIMIT_CREATE": "2"}
+    with caplog.at_level("WARNING"), ServedApp(create_app(Settings.from_env(env))) as server:
+        codes = [httpx.post(f"{server.url}/api/v1/share", data={"secret": "v"}, timeout=10)
+                 .headers.get("X-OTS-Intended-Status", "200") for _ in range(22)]
+    assert codes == ["200"] * 2 + ["429"] * 20
+    trips = [r for r in caplog.records if r.name == "bot.web.limits"]
+    assert [r.getMessage() for r in trips] == [
+        "rate limit: refused a create request from a client over 2 per 1200 s"]
+    assert "127.0.0.1" not in caplog.text
+
+
+def test_a_throttled_log_says_how_many_lines_it_held_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from bot.logs import Throttled
+
+    now = [100.0]
+    throttled = Throttled(logging.getLogger("test.throttled"), every=10, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="test.throttled"):
+        for _ in range(5):
+            throttled.warning("a", "store %s failed", "get")
+            now[0] += 1
+        throttled.warning("b", "another kind")  # kinds are throttled apart
+        now[0] = 112.0
+        throttled.warning("a", "store %s failed", "get")
+    assert [r.getMessage() for r in caplog.records] == [
+        "store get failed", "another kind",
+        "store get failed (and 4 more like it in the last 12 s)",
+    ]
 
 
 # -- request ids --------------------------------------------------------------------
@@ -267,9 +309,16 @@ def test_json_logs_carry_each_requests_id(tmp_path: Path, fake_slack: FakeSlack)
         for rid in ("reveal-1", "reveal-2"):
             httpx.post(f"{server.url}/api/v1/secret/{'k' * 31}", headers={"X-Request-ID": rid},
                        timeout=10)
-        scrape(server.url)
+        _, samples = scrape(server.url)
         server.stop()
         log = server.log()
+
+    assert value(samples, "ots_slack_api_errors_total", method="chat.postEphemeral",
+                 error="channel_not_found") == 1
+    assert value(samples, "ots_slack_api_errors_total", method="response_url",
+                 error="http_404") == 1
+    assert value(samples, "ots_replay_guard_hits_total") == 1
+    assert value(samples, "ots_rate_limited_total", kind="reveal") == 1
 
     entries = json_lines(log)
     messages = [e["message"] for e in entries]
