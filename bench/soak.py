@@ -55,6 +55,7 @@ TOKEN = "soak-metrics-token-0123456789"
 USER = ("soak@example.com", "soak-api-token")
 TTL = 60  # the shortest lifetime the app allows
 SQLITE_FILE = "secrets.sqlite3"
+SERVER_KEY = "ab" * 32  # 32 bytes in hex; replicas on one Redis share one
 IN_FLIGHT = 16  # operations under way at once, per store
 
 
@@ -291,6 +292,7 @@ def start(stack: ExitStack, store: str, fake: FakeSlack, redis_srv: RedisServer 
     }
     if redis_srv is not None:
         env["REDIS_URL"] = redis_srv.url
+        env["SERVER_KEY"] = SERVER_KEY
     server = ServerProcess.python_m_bot(env, WORK / f"{store}.log", workers=2)
     with server:
         yield Target(store, server, data_dir, redis_srv.url if redis_srv else None)

@@ -82,6 +82,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     }
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["SERVER_KEY"] = secrets.token_urlsafe(32)  # replicas on one Redis share it
     return env
 
 
