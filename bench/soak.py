@@ -242,8 +242,10 @@ async def load(target: Target, rate: float, duration: float) -> None:
         async def run() -> None:
             try:
                 await one(client, target)
-            except (httpx.HTTPError, KeyError, ValueError):
-                target.done["failed"] += 1
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                # A client-side failure (a timeout on a starved machine); the
+                # server's own failures show in /metrics as 5xx.
+                target.done[f"failed ({type(exc).__name__})"] += 1
 
         begin = time.monotonic()
         sent = 0
