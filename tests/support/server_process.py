@@ -65,7 +65,8 @@ class ServerProcess:
         self.ready_count = ready_count
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in _REMOVED},
-            **{name: "" for name in APP_VARIABLES},
+            # Not blank, absent: a blank SLACK_CLIENT_ID already switches Bolt to OAuth.
+            **{name: "" for name in APP_VARIABLES if name not in _REMOVED},
             "PYTHONUNBUFFERED": "1",
             **env,
         }
