@@ -126,11 +126,12 @@ def test_two_workspaces_and_an_org_are_each_served_with_their_own_token(
     assert len(set(tokens.values())) == 3
     for team, token in tokens.items():
         org = team == ORG_WORKSPACE
+        before = len(fake_slack.calls_to("views.open"))
         ack, _ = command(app, fake_slack, team=team, user=new_user(),
                          enterprise="E0ORG" if org else None, org_wide=org)
         assert ack.status_code == 200
-        opened = fake_slack.wait_for("views.open", count=len(fake_slack.calls_to("views.open")))
-        assert bearer(opened[-1]) == token, team
+        opened = fake_slack.wait_for("views.open", count=before + 1)
+        assert bearer(opened[before]) == token, team
 
 
 def test_a_replayed_oauth_callback_installs_nothing(app: ServedApp, fake_slack: FakeSlack) -> None:
