@@ -76,6 +76,7 @@ class Settings:
     passphrase_attempts: int = 5
     workers: int = 1  # processes `python -m bot` serves with (bot/web/workers.py)
     receipt_poll_seconds: int = 60
+    request_ttl: int = DAY  # how long a request for a secret stays open (bot/slack/requests.py)
     max_body_bytes: int = 256 * KIB
     # Per client address and window; 0 turns a limit off. Defaults are the
     # Onetime Secret service's own: about 1000 of each per 20 minutes.
@@ -154,6 +155,7 @@ class Settings:
             receipt_poll_seconds=env.integer(
                 "RECEIPT_POLL_SECONDS", 60, minimum=1, maximum=86400
             ),
+            request_ttl=env.integer("REQUEST_TTL", DAY, minimum=MIN_TTL, maximum=30 * DAY),
             max_body_bytes=_max_body_bytes(env, max_secret_bytes),
             rate_limit_create=env.integer("RATE_LIMIT_CREATE", 1000, minimum=0),
             rate_limit_reveal=env.integer("RATE_LIMIT_REVEAL", 1000, minimum=0),

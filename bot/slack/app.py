@@ -20,7 +20,9 @@ from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.logs import framework_logger
-from bot.slack import actions, commands, ids, install_pages, replay, shortcuts, trust, views
+from bot.slack import (
+    actions, commands, ids, install_pages, replay, requesting, shortcuts, trust, views,
+)
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
 from bot.slack.install_pages import InstallFlow
@@ -92,8 +94,10 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
         settings, backend, messenger, Sharer(backend, messenger, store.key, ledger), store,
         ledger,
     )
-    for kind in (commands, shortcuts, views, actions):
+    for kind in (commands, shortcuts, views, actions, requesting):
         kind.register(app, deps)
+    # Expired requests for a secret lose their buttons (bot/slack/requesting.py).
+    background.append(requesting.Requests(deps).run_sweeps)
     app.error(report_listener_error)
     return SlackApp(app, deps, background)
 

@@ -37,6 +37,18 @@ def mention(user_id: str) -> str:
     return f"<@{user_id}>"
 
 
+def who(sender: str, *, start: bool = False) -> str:
+    """A sender as a mention; an answer to a request link came from outside Slack."""
+    if sender.startswith(("U", "W")) and sender.isalnum():
+        return mention(sender)
+    return "Someone outside Slack" if start else "someone outside Slack"
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Text typed by a person, shown as text: no mention, link or channel alert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def people(user_ids: Sequence[str]) -> str:
     names = [mention(u) for u in user_ids]
     if len(names) <= 1:
@@ -129,15 +141,20 @@ def _expiry_note(expires_at: int, ttl: int, passphrase: bool) -> str:
 
 
 def recipient_message(
-    *, sender: str, link: str, expires_at: int, ttl: int, passphrase: bool, reveal_value: str
+    *, sender: str, link: str, expires_at: int, ttl: int, passphrase: bool, reveal_value: str,
+    about: str | None = None,
 ) -> Message:
-    """A recipient's DM: who sent it, until when, a Reveal button and the link. No secret."""
+    """A recipient's DM: who sent it, until when, a Reveal button and the link. No secret.
+
+    `about`: the "what for" of the request this secret answers."""
     lines = [
-        f":closed_lock_with_key: {mention(sender)} sent you a one-time secret. It can be "
-        f"viewed once and expires {slack_date(expires_at)} (in {human_duration(ttl)})."
+        f":closed_lock_with_key: {who(sender, start=True)} sent you a one-time secret"
+        + (f" for your request: *{escape_mrkdwn(about)}*" if about else "")
+        + f". It can be viewed once and expires {slack_date(expires_at)} "
+        f"(in {human_duration(ttl)})."
     ]
     if passphrase:
-        lines.append(f"You need the passphrase {mention(sender)} gives you separately.")
+        lines.append(f"You need the passphrase {who(sender)} gives you separately.")
     blocks: Blocks = [
         section("\n".join(lines)),
         {
@@ -160,13 +177,13 @@ def recipient_message(
         },
         context(f"Or open <{link}> yourself. Either way it works once, then it is gone."),
     ]
-    return {"text": f"{mention(sender)} sent you a one-time secret", "blocks": blocks}
+    return {"text": f"{who(sender, start=True)} sent you a one-time secret", "blocks": blocks}
 
 
 def revealed_dm_message(*, sender: str, at: int) -> Message:
     """What a recipient's DM becomes once they revealed the secret in Slack."""
     text = (
-        f":white_check_mark: You revealed the secret from {mention(sender)} in Slack "
+        f":white_check_mark: You revealed the secret from {who(sender)} in Slack "
         f"{slack_date(at)}. It is gone now; its link no longer works."
     )
     return {"text": text, "blocks": [section(text)]}

@@ -1,4 +1,5 @@
-"""The /ots slash command: `/ots`, `/ots <text>`, `/ots @someone <text>`, `/ots gen`, `/ots help`.
+"""The /ots slash command: `/ots`, `/ots <text>`, `/ots @someone <text>`, `/ots gen`,
+`/ots request [@someone] [what for]`, `/ots help`.
 
 Anything that opens a modal does so first, before any backend call: the
 trigger_id is good for 3 s and once.
@@ -11,10 +12,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.slack import blocks, modals
+from bot.slack import blocks, ids, modals
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
 from bot.slack.ids import COMMAND
+from bot.slack.requesting import Requests
 from bot.slack.sharing import ShareRequest
 from bot.slack.text import split_mentions, unescape
 from bot.slack.views import TRIGGER_TOO_LATE, open_share_modal, show_generated, tell_quietly
@@ -28,6 +30,13 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
     origin = Origin(command.get("response_url"), command.get("channel_id"))
     raw = command.get("text") or ""
     word, _, after = raw.strip().partition(" ")
+    if word.lower() == ids.REQUEST_WORD:
+        # `/ots request @bob what for`; nobody named: a link for someone outside Slack.
+        people, rest = split_mentions(after)
+        await Requests(deps).ask(
+            user, command.get("team_id"), people, unescape(rest).strip(), origin
+        )
+        return
     if word.lower() in GENERATE_WORDS:
         # `/ots gen @a @b`: mentions come after the word.
         recipients, rest = split_mentions(after)
@@ -48,7 +57,9 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
     elif recipients and keyword in GENERATE_WORDS:
         await share_generated(deps, command, origin, recipients)
     elif not text.strip():
-        await open_share_modal(deps, trigger, user, origin, initial_users=recipients)
+        await open_share_modal(
+            deps, trigger, user, origin, initial_users=recipients, offer_request=not recipients
+        )
     else:
         await deps.sharer.share(ShareRequest(
             sender=user, team_id=command.get("team_id"), secret=text,

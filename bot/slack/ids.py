@@ -38,3 +38,15 @@ REVEAL_PASSPHRASE_BLOCK, REVEAL_PASSPHRASE_INPUT = "reveal_passphrase_block", "r
 BURN_ACTION = "burn_secret"
 REVEAL_ACTION = "reveal_in_slack"
 OPEN_LINK_ACTION = "open_secret_link"  # a URL button: Slack still sends block_actions
+
+# Requests for a secret (bot/slack/requesting.py).
+REQUEST_WORD = "request"
+REQUEST_VIEW = "request_secret_modal"
+ANSWER_VIEW = "answer_request_modal"
+REQUEST_PEOPLE_BLOCK, REQUEST_PEOPLE_INPUT = "request_people_block", "request_people_input"
+REQUEST_OUTSIDE_BLOCK, REQUEST_OUTSIDE_INPUT = "request_outside_block", "request_outside_input"
+REQUEST_FOR_BLOCK, REQUEST_FOR_INPUT = "request_for_block", "request_for_input"
+SWITCH_TO_REQUEST_ACTION = "switch_to_request"  # a button in the share form
+ANSWER_ACTION = "answer_request"
+DECLINE_ACTION = "decline_request"
+CANCEL_REQUEST_ACTION = "cancel_request"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.slack import ids
-from bot.slack.blocks import context, human_duration, mention, section, service_words
+from bot.slack.blocks import context, human_duration, section, service_words, who
 
 View = dict[str, Any]
 MODAL_TEXT_LIMIT = 3000  # plain_text_input max_length, and section text
@@ -32,15 +32,10 @@ def _ttl_option(seconds: int) -> dict[str, Any]:
     return {"text": plain(human_duration(seconds)), "value": str(seconds)}
 
 
-def share_modal(
-    *,
-    private_metadata: str,
-    default_ttl: int,
-    max_ttl: int,
-    initial_text: str | None = None,
-    initial_users: Sequence[str] = (),
-    notes: Sequence[str] = (),
-) -> View:
+def secret_inputs(
+    *, default_ttl: int, max_ttl: int, initial_text: str | None = None
+) -> list[dict[str, Any]]:
+    """The secret, Generate, Passphrase and Expires after inputs (share and answer forms)."""
     secret_input: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": ids.SECRET_INPUT,
@@ -50,16 +45,7 @@ def share_modal(
     }
     if initial_text:
         secret_input["initial_value"] = initial_text
-    recipients: dict[str, Any] = {
-        "type": "multi_users_select",
-        "action_id": ids.RECIPIENTS_INPUT,
-        "max_selected_items": MAX_RECIPIENTS,
-        "placeholder": plain("Nobody: just give me the link"),
-    }
-    if initial_users:
-        recipients["initial_users"] = list(initial_users)[:MAX_RECIPIENTS]
-    blocks: list[dict[str, Any]] = [context(note) for note in notes]
-    blocks += [
+    return [
         {
             "type": "input",
             "block_id": ids.SECRET_BLOCK,
@@ -107,6 +93,44 @@ def share_modal(
                 "initial_option": _ttl_option(default_ttl),
             },
         },
+    ]
+
+
+def share_modal(
+    *,
+    private_metadata: str,
+    default_ttl: int,
+    max_ttl: int,
+    initial_text: str | None = None,
+    initial_users: Sequence[str] = (),
+    notes: Sequence[str] = (),
+    offer_request: bool = False,
+) -> View:
+    recipients: dict[str, Any] = {
+        "type": "multi_users_select",
+        "action_id": ids.RECIPIENTS_INPUT,
+        "max_selected_items": MAX_RECIPIENTS,
+        "placeholder": plain("Nobody: just give me the link"),
+    }
+    if initial_users:
+        recipients["initial_users"] = list(initial_users)[:MAX_RECIPIENTS]
+    blocks: list[dict[str, Any]] = [context(note) for note in notes]
+    if offer_request:
+        # The other way round: the person who needs a secret asks for it.
+        blocks.append({
+            "type": "actions",
+            "block_id": "switch_block",
+            "elements": [{
+                "type": "button",
+                "action_id": ids.SWITCH_TO_REQUEST_ACTION,
+                "text": plain("Request a secret instead"),
+                "value": "request",
+            }],
+        })
+    blocks += secret_inputs(
+        default_ttl=default_ttl, max_ttl=max_ttl, initial_text=initial_text
+    )
+    blocks.append(
         {
             "type": "input",
             "block_id": ids.RECIPIENTS_BLOCK,
@@ -114,8 +138,8 @@ def share_modal(
             "label": plain("Send to"),
             "element": recipients,
             "hint": plain("Up to 10 people. Each gets their own one-time secret in a DM."),
-        },
-    ]
+        }
+    )
     return {
         "type": "modal",
         "callback_id": ids.SHARE_VIEW,
@@ -171,7 +195,8 @@ def generated_modal(value: str, summary: str) -> View:
 def reveal_modal(*, sender: str, passphrase_required: bool, private_metadata: str) -> View:
     blocks: list[dict[str, Any]] = [
         section(
-            f"{mention(sender)} sent you a one-time secret. Once you reveal it, it is gone: "
+            f"{who(sender, start=True)} sent you a one-time secret. Once you reveal it, it is "
+            "gone: "
             "copy it before you close this window."
         )
     ]
@@ -206,7 +231,7 @@ def revealed_modal(*, sender: str, value: str) -> View:
         "title": plain("One-time secret"),
         "close": plain("Done"),
         "blocks": [
-            section(f"The secret from {mention(sender)}:"),
+            section(f"The secret from {who(sender)}:"),
             *_verbatim(value),
             context("This was its one view: it is gone from the store now. Copy it before "
                     "closing this window."),

@@ -16,13 +16,14 @@ from bot.backends.base import Receipt, SecretBackend
 from bot.backends.embedded import generate_password
 from bot.errors import BackendError
 from bot.serverkey import ServerKey
-from bot.slack import blocks, trust
+from bot.slack import blocks, request_blocks, trust
 from bot.slack.delivery import Messenger, Origin, SlackFailure
 from bot.slack.notify import ReceiptLedger
 
 log = logging.getLogger(__name__)
 
 RECIPIENT_PREFIX = "slack:"
+OUTSIDE = "outside"  # the sender of an answer typed on a request link's page
 
 
 def slack_owner(team_id: str | None, user_id: str | None) -> str:
@@ -38,6 +39,7 @@ class ShareRequest:
     ttl: int | None = None
     recipients: tuple[str, ...] = ()
     origin: Origin = Origin()
+    about: str | None = field(default=None, repr=False)  # the "what for" of a request
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,37 @@ class Sharer:
             ttl=receipt.ttl,
             passphrase=receipt.passphrase_required,
             reveal_value=reveal_value(self.key, receipt, request.sender, recipient),
+            about=request.about,
+        )
+        try:
+            await self.messenger.post(channel, message)
+        except SlackFailure:
+            await self._burn_quietly(receipt.metadata_key)
+            raise
+        return receipt
+
+    async def deliver_from_outside(
+        self, *, requester: str, value: str, passphrase: str | None, ttl: int | None,
+        about: str,
+    ) -> Receipt:
+        """A secret typed on a request link's page, stored like any other and delivered to
+        the requester's DM. Nobody in Slack sent it, so nobody gets receipts.
+
+        Raises BackendError (nothing stored) or SlackFailure (what was stored is burned).
+        """
+        channel = await self.messenger.open_dm(requester)
+        receipt = await self.backend.share(
+            value, ttl=ttl, passphrase=passphrase,
+            recipient=(RECIPIENT_PREFIX + requester,) if self._recipient_in_receipt else (),
+        )
+        assert receipt.secret_key is not None
+        message = request_blocks.outside_answer_message(
+            what_for=about,
+            link=self.backend.secret_url(receipt.secret_key),
+            expires_at=receipt.expires_at,
+            ttl=receipt.ttl,
+            passphrase=receipt.passphrase_required,
+            reveal_value=reveal_value(self.key, receipt, OUTSIDE, requester),
         )
         try:
             await self.messenger.post(channel, message)

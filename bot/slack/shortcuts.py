@@ -30,7 +30,9 @@ async def open_share_modal_from_shortcut(
 ) -> None:
     await ack()
     # A global shortcut has no channel and no response_url: the answer goes by DM.
-    await open_share_modal(deps, shortcut["trigger_id"], shortcut["user"]["id"], Origin())
+    await open_share_modal(
+        deps, shortcut["trigger_id"], shortcut["user"]["id"], Origin(), offer_request=True
+    )
 
 
 async def open_share_modal_from_message(

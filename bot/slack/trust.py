@@ -43,6 +43,9 @@ BURN = "burn-button"
 REVEAL = "reveal-button"
 ORIGIN = "share-modal"
 REVEAL_MODAL = "reveal-modal"
+ANSWER = "request-answer"  # Answer and Decline buttons
+CANCEL = "request-cancel"
+ANSWER_MODAL = "answer-modal"
 
 
 def is_id(kind: str, value: object) -> bool:

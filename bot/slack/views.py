@@ -43,6 +43,7 @@ async def open_share_modal(
     initial_text: str | None = None,
     initial_users: Sequence[str] = (),
     notes: Sequence[str] = (),
+    offer_request: bool = False,
 ) -> None:
     view = modals.share_modal(
         private_metadata=origin_metadata(deps.store.key, origin),
@@ -51,6 +52,7 @@ async def open_share_modal(
         initial_text=initial_text,
         initial_users=initial_users,
         notes=notes,
+        offer_request=offer_request,
     )
     try:
         await deps.messenger.open_view(trigger_id, view)

@@ -1,4 +1,4 @@
-"""The one ASGI application: Slack events, reveal page, health."""
+"""The one ASGI application: Slack events, reveal page, request links, health."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
-from bot.web import api, limits, observe, pages, receipts, reveal
+from bot.slack.requesting import Requests
+from bot.web import api, limits, observe, pages, receipts, request_page, reveal
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def build_app(
     store: AppStore,
     bolt_app: AsyncApp | None = None,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
+    requests: Requests | None = None,
 ) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     if settings.metrics_token:
@@ -68,6 +70,10 @@ def build_app(
     if backend.capabilities.serves_links:
         routes += reveal.routes
         routes += receipts.routes + api.routes
+    if requests is not None:
+        # Request links are the app's own (their records live in the app store):
+        # served whichever backend keeps the secrets.
+        routes += request_page.routes
     if bolt_app is not None and not settings.socket_mode:
         slack = bolt_app
 
@@ -114,6 +120,7 @@ def build_app(
     app.state.store = store
     app.state.settings = settings
     app.state.bolt = bolt_app
+    app.state.requests = requests
     return app
 
 
@@ -134,7 +141,9 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
     if not settings.slack_enabled:
         return build_app(settings, backend, store)
     slack = build_slack(settings, backend, store)
-    return build_app(settings, backend, store, slack.bolt, slack.background)
+    return build_app(
+        settings, backend, store, slack.bolt, slack.background, requests=Requests(slack.deps)
+    )
 
 
 def install_routes(bolt_app: AsyncApp) -> list[BaseRoute]:

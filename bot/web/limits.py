@@ -258,6 +258,10 @@ class RateLimiter:
 
 def classify(method: str, path: str) -> str | None:
     """Which limit a request counts against, if any."""
+    if path.startswith("/request/"):
+        # A request link's page: answering it stores a secret; looking asks Slack
+        # who made the request.
+        return CREATE if method == "POST" else REVEAL
     if method != "POST":
         return None
     if path in ("/api/v1/share", "/api/v1/generate"):
@@ -309,6 +313,9 @@ class RateLimit:
         minutes = max(1, round(decision.retry_after / 60))
         wait = _.plural("{count} minute", "{count} minutes", minutes, count=minutes)
         text = (
+            _("Too many requests from your address. Nothing was sent or lost: "
+              "try again in {wait}.", wait=wait)
+            if str(scope.get("path", "")).startswith("/request/") else
             _("Too many secrets created from your address. Nothing was revealed or lost: "
               "try again in {wait}.", wait=wait)
             if kind == CREATE else
@@ -329,15 +336,14 @@ def middleware(settings: Settings, backend: SecretBackend, store: AppStore) -> l
             BodyLimit, max_bytes=settings.max_body_bytes, slack_max_bytes=SLACK_MAX_BYTES
         )
     ]
-    # Only a backend whose links this app serves has an API and pages to limit;
-    # the counters live in the app store, shared by every worker and replica.
-    if backend.capabilities.serves_links:
-        limiter = RateLimiter(
-            store.storage,
-            {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
-            settings.rate_limit_window,
-            key=store.key,
-            ipv6_prefix=settings.rate_limit_ipv6_prefix,
-        )
-        stack.append(Middleware(RateLimit, limiter=limiter))
+    # Pages and the API (embedded store), request links (both backends); the
+    # counters live in the app store, shared by every worker and replica.
+    limiter = RateLimiter(
+        store.storage,
+        {CREATE: settings.rate_limit_create, REVEAL: settings.rate_limit_reveal},
+        settings.rate_limit_window,
+        key=store.key,
+        ipv6_prefix=settings.rate_limit_ipv6_prefix,
+    )
+    stack.append(Middleware(RateLimit, limiter=limiter))
     return stack

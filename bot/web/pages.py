@@ -32,8 +32,9 @@ font:15px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 label{display:block;margin:.5rem 0 .25rem}
 nav.lang{text-align:right;font-size:.85rem;margin:-1rem 0 1rem}
 nav.lang a{color:var(--accent);margin-left:.75rem}
-input[type=password]{width:100%;padding:.6rem;font:inherit;border-radius:6px;
+input[type=password],textarea{width:100%;padding:.6rem;font:inherit;border-radius:6px;
 border:1px solid var(--muted)}
+textarea{min-height:8rem;font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 button,a.button{display:inline-block;margin-top:1rem;padding:.65rem 1.4rem;font:inherit;
 font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;cursor:pointer;
 text-decoration:none}
@@ -220,6 +221,70 @@ def receipt_page(
         + "</p>"
     )
     return _page(_, title, body, script=link is not None, switch=path)
+
+
+def _with_values(template: str, **values: str) -> str:
+    """A translated sentence, escaped, with values that are already HTML put in."""
+    return escape(template).format(**values)
+
+
+def request_form(
+    _: Text, *, name: str, what_for: str, expires: str, action: str, max_chars: int
+) -> str:
+    """A request link's page: who asks, what for, until when; the form that answers it.
+
+    The name and "what for" come from Slack and the requester: escaped, and in
+    <bdi> so that direction characters in them cannot reorder the text around them.
+    """
+    who = f"<bdi>{escape(name)}</bdi>"
+    what = (
+        "<p>" + _with_values(_("What for: {what_for}"), what_for=f"<bdi>{escape(what_for)}</bdi>")
+        + "</p>"
+        if what_for else ""
+    )
+    title = _("A secret is requested")
+    return _page(
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + _with_values(_("{name} asks you for a secret through Slack."), name=who)
+        + f"</p>{what}"
+        "<p>" + escape(_("This link works once and expires {when}. Opening it uses nothing "
+                      "up: only Send does.", when=expires)) + "</p>"
+        f'<form method="post" action="{escape(with_language(_, action))}">'
+        '<label for="secret">' + escape(_("Secret")) + "</label>"
+        f'<textarea id="secret" name="secret" required maxlength="{max_chars}" '
+        'autocomplete="off" spellcheck="false"></textarea>'
+        '<label for="passphrase">' + escape(_("Passphrase (optional)")) + "</label>"
+        '<input type="password" id="passphrase" name="passphrase" autocomplete="off">'
+        '<p class="muted">' + escape(_("If you set a passphrase, tell them the passphrase "
+                                       "another way: never in the same message or channel "
+                                       "as this link.")) + "</p>"
+        '<button type="submit">' + escape(_("Send")) + "</button></form>"
+        '<p class="muted">' + escape(_("They get it as a one-time secret in Slack: it can be "
+                                       "viewed once, then it is gone.")) + "</p>",
+        switch=action,
+    )
+
+
+def request_sent(_: Text) -> str:
+    title = _("Sent")
+    return _page(
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + escape(_("Sent. The link no longer works.")) + "</p>"
+        '<p class="muted">' + escape(_("They got it as a one-time secret in Slack. You can "
+                                       "close this page.")) + "</p>",
+    )
+
+
+def request_unavailable(_: Text, switch: str | None = None) -> str:
+    return _page(
+        _, _("Request not available"),
+        "<h1>" + escape(_("This request is not available")) + "</h1>"
+        "<p>" + escape(_("It was already answered or cancelled, or it expired. Nothing was "
+                      "sent. Ask the person who needs the secret for a new link.")) + "</p>",
+        switch=switch,
+    )
 
 
 def unknown_receipt(_: Text, switch: str | None = None) -> str:

@@ -1,0 +1,570 @@
+"""Asking for a secret in Slack: ask, answer once, decline, cancel, expire.
+
+`/ots request @bob [what for]` (or the form behind "Request a secret") DMs each
+person asked an **Answer** and a **Decline** button; the requester gets a
+private confirmation with **Cancel request**. With nobody named, the
+requester gets a one-time request link instead, for someone outside Slack
+(its page is bot/web/request_page.py).
+
+Who acts first wins, and only once: the Answer form's submission, Cancel,
+the last Decline, the link's page and the expiry sweep each `claim` (take) the
+request record, and only the one that got it goes on. A secret that could not
+be stored or delivered puts the request back, so it can be answered again.
+
+Every button value and modal metadata is signed (bot/slack/trust.py) and names
+the one person it is for; the clicker is checked against it, and against the
+request's own list of people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.errors import BackendError
+from bot.secret_requests import (
+    ANSWERED,
+    CANCELLED,
+    DECLINED,
+    EXPIRED,
+    MAX_PEOPLE,
+    MAX_WHAT_FOR,
+    Claimed,
+    Outcome,
+    RequestBook,
+    SecretRequest,
+)
+from bot.slack import blocks, ids, modals, request_blocks, trust
+from bot.slack.delivery import Origin, SlackFailure
+from bot.slack.deps import SlackDeps, origin_from_metadata
+from bot.slack.sharing import OUTSIDE, ShareRequest
+from bot.slack.views import TRIGGER_TOO_LATE, _values, read_share_form, show_generated
+
+log = logging.getLogger(__name__)
+
+LOOKUP_SECONDS = 1.0  # a store read before views.open: the trigger is good for 3 s
+SWEEP_MAX_SECONDS = 30
+STORE_DOWN = (
+    "The secret store is unavailable right now. Nothing was changed: try again in a minute."
+)
+
+# What a person is told when the request is no longer open, by how it ended.
+_GONE = {
+    ANSWERED: "This request was already answered by {by}.",
+    DECLINED: "This request was declined by everyone asked.",
+    CANCELLED: "{requester} cancelled this request.",
+    EXPIRED: "This request expired.",
+}
+
+
+def problem_with(requester: str, people: Sequence[str], what_for: str) -> str | None:
+    """Why a request cannot be made, written for the requester."""
+    if len(people) > MAX_PEOPLE:
+        return f"Ask at most {MAX_PEOPLE} people in one request."
+    if not all(trust.is_id("user", p) for p in people):
+        return "Pick the people to ask from the list."
+    if requester in people:
+        return "Ask someone else: you cannot answer your own request."
+    if len(what_for) > MAX_WHAT_FOR:
+        return (
+            f"*What for* is {len(what_for):,} characters; keep it under {MAX_WHAT_FOR}. "
+            "It is shown to the people you ask: never put a secret there."
+        )
+    return None
+
+
+class Requests:
+    def __init__(self, deps: SlackDeps) -> None:
+        self.deps = deps
+        self.book = RequestBook(deps.store)
+        self.messenger = deps.messenger
+        self.key = deps.store.key
+
+    @property
+    def ttl(self) -> int:
+        return self.deps.settings.request_ttl
+
+    def link(self, link_key: str) -> str:
+        return f"{self.deps.settings.public_url}/request/{link_key}"
+
+    async def _tell(self, user: str, message: blocks.Message, origin: Origin) -> bool:
+        try:
+            await self.messenger.tell(user, message, origin)
+        except SlackFailure:
+            log.warning("could not tell a user about a request")
+            return False
+        return True
+
+    async def _rewrite(self, channel: str, ts: str, message: blocks.Message) -> None:
+        try:
+            await self.messenger.update(channel, ts, message)
+        except SlackFailure:
+            pass  # the buttons stay; pressing them says the request is closed
+
+    # -- asking -------------------------------------------------------------------
+
+    async def ask(
+        self, requester: str, team: str | None, people: tuple[str, ...], what_for: str,
+        origin: Origin,
+    ) -> None:
+        problem = problem_with(requester, people, what_for)
+        if problem:
+            await self._tell(requester, blocks.error_message(problem), origin)
+            return
+        try:
+            rid, link_key, request = await self.book.open(
+                requester, team, what_for, people, self.ttl
+            )
+        except BackendError as exc:
+            log.warning("could not open a request: %s", type(exc).__name__)
+            text = f"Your request was not made. {exc.message}"
+            await self._tell(requester, blocks.error_message(text), origin)
+            return
+        cancel = trust.pack(self.key, trust.CANCEL, {"r": rid, "by": requester})
+        if link_key is not None:
+            await self._hand_out_link(rid, link_key, request, cancel, origin)
+        else:
+            await self._ask_people(rid, request, cancel, origin)
+
+    async def _hand_out_link(
+        self, rid: str, link_key: str, request: SecretRequest, cancel: str, origin: Origin
+    ) -> None:
+        try:
+            await self.book.remember(rid, request, {})
+        except BackendError as exc:
+            log.warning("could not remember a request: %s", type(exc).__name__)
+        message = request_blocks.link_message(
+            link=self.link(link_key), what_for=request.what_for,
+            expires_at=request.expires_at, ttl=self.ttl, cancel_value=cancel,
+        )
+        if not await self._tell(request.requester, message, origin):
+            # Nobody has the link: do not leave a live request behind.
+            await self._drop(rid)
+
+    async def _ask_people(
+        self, rid: str, request: SecretRequest, cancel: str, origin: Origin
+    ) -> None:
+        asked: list[str] = []
+        failed: list[tuple[str, str]] = []
+        dms: dict[str, tuple[str, str]] = {}
+        for person in request.people:
+            # One value per person: it names who may press its buttons.
+            mine = trust.pack(self.key, trust.ANSWER, {
+                "r": rid, "to": person, "by": request.requester, "e": request.expires_at,
+            })
+            message = request_blocks.ask_message(
+                requester=request.requester, what_for=request.what_for,
+                expires_at=request.expires_at, ttl=self.ttl, answer_value=mine,
+                decline_value=mine, others=[p for p in request.people if p != person],
+            )
+            try:
+                dms[person] = await self.messenger.dm(person, message)
+            except SlackFailure as exc:
+                failed.append((person, exc.reason))
+                continue
+            asked.append(person)
+        try:
+            if failed and asked:
+                await self.book.narrow(rid, tuple(asked))
+            await self.book.remember(rid, request, dms)
+        except BackendError as exc:
+            log.warning("could not remember a request: %s", type(exc).__name__)
+        if not asked:
+            await self._drop(rid)
+        await self._tell(request.requester, request_blocks.confirmation_message(
+            asked=asked, failed=failed, what_for=request.what_for,
+            expires_at=request.expires_at, ttl=self.ttl, cancel_value=cancel,
+        ), origin)
+
+    async def _drop(self, rid: str) -> None:
+        try:
+            await self.book.claim(rid)
+        except BackendError:
+            log.warning("could not drop a request nobody was told about")
+
+    # -- a request that is no longer open ----------------------------------------
+
+    async def _gone_text(self, rid: str, user: str, value: dict[str, Any]) -> tuple[
+            str, blocks.Message | None]:
+        """What to tell `user` about a closed request, and what its DM becomes."""
+        requester = str(value.get("by") or "")
+        try:
+            outcome = await self.book.outcome(rid)
+        except BackendError:
+            outcome = None
+        if outcome is None:
+            expired = int(value.get("e") or 0) <= time.time()
+            outcome = Outcome(EXPIRED if expired else CANCELLED, requester)
+        requester = outcome.requester or requester
+        if outcome.state == ANSWERED and outcome.by == user:
+            return "You already answered this request.", request_blocks.answered_by_you(
+                requester)
+        by = blocks.who(outcome.by or OUTSIDE)
+        text = _GONE[outcome.state].format(by=by, requester=blocks.mention(requester))
+        replacement = {
+            ANSWERED: request_blocks.answered_by_other(requester, outcome.by or "")
+            if outcome.by and outcome.by != OUTSIDE else None,
+            CANCELLED: request_blocks.cancelled(requester),
+            EXPIRED: request_blocks.expired(requester),
+            DECLINED: request_blocks.closed_message(f":no_entry_sign: {text}"),
+        }[outcome.state]
+        return text, replacement
+
+    async def _say_gone(
+        self, rid: str, user: str, value: dict[str, Any], body: dict[str, Any]
+    ) -> None:
+        text, replacement = await self._gone_text(rid, user, value)
+        await self._tell(user, blocks.error_message(text), _origin(body))
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        if replacement is not None and channel and ts:
+            await self._rewrite(str(channel), str(ts), replacement)
+
+    # -- Answer -------------------------------------------------------------------
+
+    def _value_for(self, body: dict[str, Any], purpose: str) -> dict[str, Any]:
+        try:
+            raw = body["actions"][0]["value"]
+        except (KeyError, IndexError, TypeError):
+            return {}
+        value = trust.unpack(self.key, purpose, raw) or {}
+        return value if self.book.is_rid(value.get("r")) else {}
+
+    async def _not_yours(self, user: str, value: dict[str, Any], body: dict[str, Any]) -> bool:
+        to = value.get("to")
+        if value and to == user:
+            return False
+        whom = f"was sent to {blocks.mention(str(to))}" if to else "is not for you"
+        message = blocks.error_message(f"This request {whom}: only they can answer it.")
+        await self._tell(user, message, _origin(body))
+        return True
+
+    async def open_answer_form(self, body: dict[str, Any]) -> None:
+        value, user = self._value_for(body, trust.ANSWER), body["user"]["id"]
+        if await self._not_yours(user, value, body):
+            return
+        rid = str(value["r"])
+        try:
+            request = await asyncio.wait_for(self.book.get(rid), LOOKUP_SECONDS)
+        except (BackendError, TimeoutError):
+            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            return
+        if request is None or user not in request.people or user in request.declined:
+            await self._say_gone(rid, user, value, body)
+            return
+        container = body.get("container") or {}
+        meta = trust.pack(self.key, trust.ANSWER_MODAL, {
+            "r": rid, "to": user, "by": request.requester, "e": request.expires_at,
+            "c": container.get("channel_id"), "ts": container.get("message_ts"),
+        })
+        view = request_blocks.answer_modal(
+            requester=request.requester, what_for=request.what_for, private_metadata=meta,
+            default_ttl=self.deps.settings.default_ttl, max_ttl=self.deps.settings.max_ttl,
+        )
+        try:
+            await self.messenger.open_view(body["trigger_id"], view)
+        except SlackFailure:
+            await self._tell(user, blocks.error_message(TRIGGER_TOO_LATE), _origin(body))
+
+    async def answer_from_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        view, user = body["view"], body["user"]["id"]
+        meta = trust.unpack(self.key, trust.ANSWER_MODAL, view.get("private_metadata")) or {}
+        if meta.get("to") != user or not self.book.is_rid(meta.get("r")):
+            await ack(response_action="update", view=modals.notice_modal(
+                "Answer a request", "This form is damaged. Use *Answer* in the message again."
+            ))
+            return
+        errors, form = read_share_form(view, self.deps)
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        rid = str(meta["r"])
+        try:
+            claimed = await self.book.claim(rid)
+        except BackendError:
+            await ack(response_action="errors", errors={ids.SECRET_BLOCK: STORE_DOWN})
+            return
+        if claimed is None or user not in claimed.request.people:
+            if claimed is not None:
+                await self._put_back(claimed)
+            text, replacement = await self._gone_text(rid, user, meta)
+            await ack(response_action="update", view=modals.notice_modal(
+                "Nothing was sent", f":information_source: {text} Nothing was sent."
+            ))
+            if replacement is not None and meta.get("c") and meta.get("ts"):
+                await self._rewrite(str(meta["c"]), str(meta["ts"]), replacement)
+            return
+        generate = form["secret"] is None
+        if generate:
+            await ack(response_action="update", view=modals.notice_modal(
+                "Answer a request", ":hourglass_flowing_sand: Generating and sending a password…"
+            ))
+        else:
+            await ack()
+        request = claimed.request
+        result = await self.deps.sharer.share(ShareRequest(
+            sender=user,
+            team_id=body["user"].get("team_id") or (body.get("team") or {}).get("id"),
+            secret=form["secret"], passphrase=form["passphrase"], ttl=form["ttl"],
+            recipients=(request.requester,),
+            origin=Origin(channel_id=meta.get("c")),
+            about=request.what_for or None,
+        ))
+        if generate:
+            await show_generated(self.deps, str(view["id"]), result)
+        if not result.shared:
+            # The sender was told why; the request stays open for another try.
+            await self._put_back(claimed)
+            return
+        await self._finish(claimed, Outcome(ANSWERED, user))
+
+    async def _put_back(self, claimed: Claimed) -> None:
+        try:
+            await self.book.put_back(claimed)
+        except BackendError:
+            log.warning("could not reopen a request after a failed answer")
+
+    async def _finish(self, claimed: Claimed, outcome: Outcome) -> None:
+        """Record how it ended and take the buttons off every DM that asked."""
+        rid, request = claimed.rid, claimed.request
+        try:
+            await self.book.close(rid, request, outcome)
+            _, dms = await self.book.info(rid)
+        except BackendError as exc:
+            log.warning("could not record how a request ended: %s", type(exc).__name__)
+            dms = {}
+        for person, (channel, ts) in dms.items():
+            await self._rewrite(channel, ts, _closed_dm(request, outcome, person))
+
+    # -- Decline and Cancel ------------------------------------------------------
+
+    async def decline(self, body: dict[str, Any]) -> None:
+        value, user = self._value_for(body, trust.ANSWER), body["user"]["id"]
+        if await self._not_yours(user, value, body):
+            return
+        rid = str(value["r"])
+        try:
+            request, everyone = await self.book.decline(rid, user)
+        except BackendError:
+            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            return
+        if request is None:
+            await self._say_gone(rid, user, value, body)
+            return
+        container = body.get("container") or {}
+        if container.get("channel_id") and container.get("message_ts"):
+            await self._rewrite(str(container["channel_id"]), str(container["message_ts"]),
+                                request_blocks.declined_by_you(request.requester))
+        note = f":no_entry_sign: {blocks.mention(user)} declined your request"
+        note += f": *{blocks.escape_mrkdwn(request.what_for)}*." if request.what_for else "."
+        if everyone:
+            note += " Everyone you asked declined, so the request is closed."
+            claimed = Claimed(rid, request, b"")
+            await self._finish(claimed, Outcome(DECLINED, user))
+        await self._tell(request.requester, request_blocks.closed_message(note), Origin())
+
+    async def cancel(self, body: dict[str, Any]) -> None:
+        value, user = self._value_for(body, trust.CANCEL), body["user"]["id"]
+        if not value or value.get("by") != user:
+            message = blocks.error_message("Only the person who made this request can cancel it.")
+            await self._tell(user, message, _origin(body))
+            return
+        rid = str(value["r"])
+        try:
+            claimed = await self.book.claim(rid)
+        except BackendError:
+            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            return
+        if claimed is None:
+            text, _ = await self._gone_text(rid, user, {**value, "e": 0})
+            outcome_text = text.replace("This request", "Your request")
+            await self._replace(body, user, request_blocks.closed_message(
+                f":information_source: {outcome_text} There was nothing to cancel."))
+            return
+        await self._finish(claimed, Outcome(CANCELLED, user))
+        request = claimed.request
+        text = (
+            ":no_entry_sign: You cancelled your request. "
+            + ("Its link no longer works." if request.by_link
+               else f"{blocks.people(request.people)} can no longer answer it.")
+        )
+        await self._replace(body, user, request_blocks.closed_message(text))
+
+    async def _replace(self, body: dict[str, Any], user: str, message: blocks.Message) -> None:
+        response_url = body.get("response_url")
+        if response_url:
+            try:
+                await self.messenger.respond(response_url, message, replace_original=True)
+                return
+            except SlackFailure:
+                pass
+        await self._tell(user, message, Origin())
+
+    # -- the form behind "Request a secret" -------------------------------------
+
+    async def switch_to_request_form(self, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        form = request_blocks.request_modal(private_metadata=view.get("private_metadata", ""))
+        try:
+            await self.messenger.update_view(str(view.get("id")), form)
+        except SlackFailure:
+            log.warning("could not turn the share form into a request form")
+
+    async def ask_from_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        view, user = body["view"], body["user"]["id"]
+        values = _values(view)
+        people = tuple(values.get(ids.REQUEST_PEOPLE_BLOCK, {}).get("selected_users") or ())
+        outside = bool(values.get(ids.REQUEST_OUTSIDE_BLOCK, {}).get("selected_options"))
+        what_for = (values.get(ids.REQUEST_FOR_BLOCK, {}).get("value") or "").strip()
+        errors: dict[str, str] = {}
+        if people and outside:
+            errors[ids.REQUEST_PEOPLE_BLOCK] = "Pick people or tick the link, not both."
+        elif not people and not outside:
+            errors[ids.REQUEST_PEOPLE_BLOCK] = (
+                "Pick who has the secret, or tick Someone outside Slack."
+            )
+        else:
+            problem = problem_with(user, people, what_for)
+            if problem:
+                block = ids.REQUEST_FOR_BLOCK if "What for" in problem else ids.REQUEST_PEOPLE_BLOCK
+                errors[block] = problem.replace("*", "")
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        team = body["user"].get("team_id") or (body.get("team") or {}).get("id")
+        origin = origin_from_metadata(self.key, view.get("private_metadata"))
+        await self.ask(user, team, people, what_for, origin)
+
+    # -- expiry: the buttons go when the request does -----------------------------
+
+    async def sweep(self) -> int:
+        """Close the requests whose time is up; returns how many it closed."""
+        closed = 0
+        for rid in await self.book.due():
+            if await self.book.outcome(rid) is not None:
+                continue
+            await self.book.claim(rid)  # normally gone already (the store's expiry)
+            request, dms = await self.book.info(rid)
+            if request is None:
+                continue
+            await self.book.close(rid, request, Outcome(EXPIRED))
+            for channel, ts in dms.values():
+                await self._rewrite(channel, ts, request_blocks.expired(request.requester))
+            what = f": *{blocks.escape_mrkdwn(request.what_for)}*" if request.what_for else ""
+            how = "Nobody used its link." if request.by_link else "Nobody answered it."
+            await self._tell(request.requester, request_blocks.closed_message(
+                f":hourglass: Your request for a secret expired{what}. {how}"), Origin())
+            closed += 1
+        return closed
+
+    async def run_sweeps(self) -> None:
+        interval = max(1, min(SWEEP_MAX_SECONDS, self.ttl // 10))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except BackendError as exc:
+                log.warning("request expiry sweep failed: %s", type(exc).__name__)
+
+    # -- the request link's page (bot/web/request_page.py) ----------------------
+
+    async def for_page(self, link_key: str) -> tuple[SecretRequest, str] | None:
+        """The open link request and its requester's display name; None if not open."""
+        request = await self.book.get(self.book.rid_for_link(link_key))
+        if request is None or not request.by_link:
+            return None
+        return request, await self.display_name(request.requester)
+
+    async def display_name(self, user: str) -> str:
+        try:
+            info = (await self.messenger.user_info(user)).get("user") or {}
+        except SlackFailure:
+            return "Someone in Slack"
+        profile = info.get("profile") or {}
+        for name in (profile.get("display_name"), profile.get("real_name"),
+                     info.get("real_name"), info.get("name")):
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+        return "Someone in Slack"
+
+    async def answer_from_page(
+        self, link_key: str, secret: str, passphrase: str | None
+    ) -> str:
+        """One POST's answer: "sent", "gone", "unavailable" (store) or "undeliverable"."""
+        claimed = await self.book.claim(self.book.rid_for_link(link_key))
+        if claimed is None:
+            return "gone"
+        if not claimed.request.by_link:
+            await self._put_back(claimed)
+            return "gone"
+        try:
+            await self.deps.sharer.deliver_from_outside(
+                requester=claimed.request.requester, value=secret, passphrase=passphrase,
+                ttl=self.deps.settings.default_ttl, about=claimed.request.what_for,
+            )
+        except BackendError as exc:
+            log.warning("request link answer not stored: %s", type(exc).__name__)
+            await self._put_back(claimed)
+            return "unavailable"
+        except SlackFailure:
+            await self._put_back(claimed)
+            return "undeliverable"
+        await self._finish(claimed, Outcome(ANSWERED, OUTSIDE))
+        return "sent"
+
+
+def _closed_dm(request: SecretRequest, outcome: Outcome, person: str) -> blocks.Message:
+    if outcome.state == ANSWERED:
+        if outcome.by == person:
+            return request_blocks.answered_by_you(request.requester)
+        return request_blocks.answered_by_other(request.requester, outcome.by or "")
+    if outcome.state == CANCELLED:
+        return request_blocks.cancelled(request.requester)
+    if outcome.state == DECLINED:
+        return request_blocks.declined_by_you(request.requester) if person in request.declined \
+            else request_blocks.closed_message(":no_entry_sign: Everyone asked declined.")
+    return request_blocks.expired(request.requester)
+
+
+def _origin(body: dict[str, Any]) -> Origin:
+    return Origin(body.get("response_url"), (body.get("channel") or {}).get("id"))
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    requests = Requests(deps)
+
+    async def on_answer(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await requests.open_answer_form(body)
+
+    async def on_decline(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await requests.decline(body)
+
+    async def on_cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await requests.cancel(body)
+
+    async def on_switch(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await requests.switch_to_request_form(body)
+
+    async def on_answer_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await requests.answer_from_form(ack, body)
+
+    async def on_request_submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await requests.ask_from_form(ack, body)
+
+    app.action(ids.ANSWER_ACTION)(on_answer)
+    app.action(ids.DECLINE_ACTION)(on_decline)
+    app.action(ids.CANCEL_REQUEST_ACTION)(on_cancel)
+    app.action(ids.SWITCH_TO_REQUEST_ACTION)(on_switch)
+    app.view(ids.ANSWER_VIEW)(on_answer_submitted)
+    app.view(ids.REQUEST_VIEW)(on_request_submitted)
