@@ -223,8 +223,12 @@ def passphrase_values(passphrase: str | None) -> dict[str, dict[str, Any]]:
 
 @contextlib.contextmanager
 def slack_world(kind: str, workdir: Path, redis_url: str | None,
+                change: Callable[[Settings], Settings] | None = None,
                 **extra: str) -> Iterator[SlackWorld]:
-    """The whole app as `python -m bot` builds it, on the chosen backend."""
+    """The whole app as `python -m bot` builds it, on the chosen backend.
+
+    `change` adjusts the settings beyond what the environment allows (e.g. a request
+    lifetime of seconds, so that a test can watch one expire)."""
     with contextlib.ExitStack() as stack:
         fake = stack.enter_context(FakeSlack())
         env = {
@@ -246,6 +250,8 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
             env["OTS_USERNAME"] = fake_ots_module.USERNAME
             env["OTS_API_TOKEN"] = fake_ots_module.API_TOKEN
         settings = Settings.from_env(env)
+        if change is not None:
+            settings = change(settings)
         # scrypt's cost changes how long a passphrase check takes, nothing else.
         served = stack.enter_context(ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)))
         yield SlackWorld(served, fake, kind, ots, settings)
