@@ -74,7 +74,9 @@ async def answer_request(request: Request) -> HTMLResponse:
     requests = _requests(request)
     try:
         form = await read_form(request, strict=True)
-        secret = form.get("secret") or ""
+        # Browsers send every line break of a textarea as CRLF, whatever was typed or
+        # pasted: the Enter key a person pressed is a newline.
+        secret = (form.get("secret") or "").replace("\r\n", "\n")
         passphrase = form.get("passphrase") or None
     except BadForm as exc:
         return page(pages.message(_, _("Bad request"), _("{problem} Nothing was sent.",
