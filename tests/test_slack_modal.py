@@ -74,7 +74,7 @@ def test_ots_alone_opens_the_share_modal_with_its_trigger(world: SlackWorld) -> 
     assert view["callback_id"] == ids.SHARE_VIEW
     assert set(blocks_by_id(view)) == {ids.SECRET_BLOCK, ids.GENERATE_BLOCK,
                                        ids.PASSPHRASE_BLOCK, ids.TTL_BLOCK,
-                                       ids.RECIPIENTS_BLOCK}
+                                       ids.RECIPIENTS_BLOCK, ids.SWITCH_BLOCK}
     secret = blocks_by_id(view)[ids.SECRET_BLOCK]["element"]
     assert secret["multiline"] is True and secret["max_length"] == 3000
     assert "initial_value" not in secret

@@ -119,7 +119,7 @@ def share_modal(
         # The other way round: the person who needs a secret asks for it.
         blocks.append({
             "type": "actions",
-            "block_id": "switch_block",
+            "block_id": ids.SWITCH_BLOCK,
             "elements": [{
                 "type": "button",
                 "action_id": ids.SWITCH_TO_REQUEST_ACTION,
