@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 LOOKUP_SECONDS = 1.0  # a store read before views.open: the trigger is good for 3 s
 SWEEP_MAX_SECONDS = 30
+GONE = "gone"  # closed, but how is not known (its outcome could not be recorded)
 STORE_DOWN = (
     "The secret store is unavailable right now. Nothing was changed: try again in a minute."
 )
@@ -60,6 +61,7 @@ _GONE = {
     DECLINED: "This request was declined by everyone asked.",
     CANCELLED: "{requester} cancelled this request.",
     EXPIRED: "This request expired.",
+    GONE: "This request is no longer open.",
 }
 
 
@@ -200,20 +202,23 @@ class Requests:
             outcome = None
         if outcome is None:
             expired = int(value.get("e") or 0) <= time.time()
-            outcome = Outcome(EXPIRED if expired else CANCELLED, requester)
+            outcome = Outcome(EXPIRED if expired else GONE, requester)
         requester = outcome.requester or requester
         if outcome.state == ANSWERED and outcome.by == user:
             return "You already answered this request.", request_blocks.answered_by_you(
                 requester)
         by = blocks.who(outcome.by or OUTSIDE)
-        text = _GONE[outcome.state].format(by=by, requester=blocks.mention(requester))
+        text = _GONE.get(outcome.state, _GONE[GONE]).format(
+            by=by, requester=blocks.mention(requester)
+        )
         replacement = {
             ANSWERED: request_blocks.answered_by_other(requester, outcome.by or "")
             if outcome.by and outcome.by != OUTSIDE else None,
             CANCELLED: request_blocks.cancelled(requester),
             EXPIRED: request_blocks.expired(requester),
             DECLINED: request_blocks.closed_message(f":no_entry_sign: {text}"),
-        }[outcome.state]
+            GONE: request_blocks.closed_message(f":no_entry_sign: {text}"),
+        }.get(outcome.state)
         return text, replacement
 
     async def _say_gone(
@@ -255,7 +260,12 @@ class Requests:
         except (BackendError, TimeoutError):
             await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
             return
-        if request is None or user not in request.people or user in request.declined:
+        if request is not None and user in request.declined:
+            await self._tell(user, blocks.error_message(
+                "You declined this request; the others asked may still answer it."
+            ), _origin(body))
+            return
+        if request is None or user not in request.people:
             await self._say_gone(rid, user, value, body)
             return
         container = body.get("container") or {}
