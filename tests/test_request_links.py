@@ -24,7 +24,7 @@ import redis
 
 from bot.slack import ids
 from bot.web import limits, pages
-from tests.support.browser import Tab, headless_chromium, is_problem
+from tests.support.browser import Tab, is_problem
 from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     KINDS,
@@ -33,6 +33,7 @@ from tests.support.slack_world import (
     new_user,
     slack_world,
 )
+from tests.test_i18n import PSEUDO, pseudo, untranslated  # noqa: F401 (a fixture)
 from tests.test_slack_recipients import reveal_in_slack, revealed_value
 from tests.test_slack_requests import slack_escaped
 
@@ -265,6 +266,7 @@ PAGE_CHECK = """JSON.stringify({
   scripts: document.scripts.length,
   handlers: [...document.querySelectorAll('*')].flatMap(
     e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on')),
+  links: [...document.querySelectorAll('a')].map(a => a.href),
   title: document.title,
 })"""
 
@@ -299,20 +301,22 @@ def sqlite_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorl
 
 
 def test_in_a_real_browser_hostile_what_for_and_name_are_inert(
-    sqlite_world: SlackWorld, tmp_path: Path
+    sqlite_world: SlackWorld, chromium: str
 ) -> None:
     world = sqlite_world
     alice = new_user()
     world.fake.add_user(alice, name=HOSTILE_NAME)
     path, _ = request_link(world, alice, what_for=HOSTILE_FOR)
     secret = "typed in a browser \u00e9\n<b>bold?</b>"
-    with headless_chromium(tmp_path / "chromium") as devtools:
-        seen, after, problems = asyncio.run(
-            open_in_browser(devtools, world.served.url + path, secret))
+    seen, after, problems = asyncio.run(
+        open_in_browser(chromium, world.served.url + path, secret))
     assert seen["bdi"] == [HOSTILE_NAME, HOSTILE_FOR]
+    # The only links are the language switch's, to this same page.
+    assert seen["links"] and all(h.startswith(world.served.url + path + "?lang=")
+                                 for h in seen["links"]), seen["links"]
     assert set(seen["tags"]) <= {"html", "head", "meta", "title", "style", "body", "main",
                                  "h1", "p", "strong", "bdi", "form", "label", "textarea",
-                                 "input", "button"}, seen["tags"]
+                                 "input", "button", "nav", "a"}, seen["tags"]
     assert seen["scripts"] == 0 and seen["handlers"] == []
     assert seen["title"] == "A secret is requested"
     assert after["title"] == "Sent" and "Sent. The link no longer works." in after["text"]
@@ -320,3 +324,33 @@ def test_in_a_real_browser_hostile_what_for_and_name_are_inert(
     dm = eventually(lambda: requester_dms(world, alice))[0]
     _, revealed = reveal_in_slack(world, dm, alice)
     assert revealed_value(revealed) == secret
+
+
+# -- in the reader's language ---------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("pseudo")
+def test_the_pages_say_every_word_through_the_catalogue(sqlite_world: SlackWorld) -> None:
+    world, lang = sqlite_world, {"lang": PSEUDO}
+    path, _ = request_link(world, new_user())
+    url = world.served.url + path
+    answers = [
+        httpx.get(url, params=lang),
+        httpx.post(url, params=lang, data={"secret": " "}),
+        httpx.post(url, params=lang, data={"secret": "s", "passphrase": "s"}),
+        httpx.post(url, params=lang, data={"secret": "s3cret"}),
+        httpx.post(url, params=lang, data={"secret": "again"}),
+        httpx.get(world.served.url + "/request/" + "C" * 32, params=lang),
+    ]
+    assert [a.status_code for a in answers] == [200, 400, 400, 200, 404, 404]
+    for answer in answers:
+        assert f'<html lang="{PSEUDO}">' in answer.text
+        # Names and what-for are values, not words of the page: each sits in a <bdi>.
+        assert untranslated(re.sub(r"<bdi>.*?</bdi>", "", answer.text)) == [], answer.text
+
+
+def test_a_maori_reader_gets_the_page_in_maori(sqlite_world: SlackWorld) -> None:
+    path, _ = request_link(sqlite_world, new_user())
+    page = httpx.get(sqlite_world.served.url + path, headers={"Accept-Language": "mi"})
+    assert '<html lang="mi">' in page.text and "E tonoa ana he karere muna" in page.text
+    assert f'action="{path}?lang=mi"' in page.text  # the answer keeps the language

@@ -21,7 +21,15 @@ from bot.backends.base import SecretBackend
 from bot.config import Settings
 from bot.logs import framework_logger
 from bot.slack import (
-    actions, commands, ids, install_pages, replay, requesting, shortcuts, trust, views,
+    actions,
+    commands,
+    ids,
+    install_pages,
+    replay,
+    requesting,
+    shortcuts,
+    trust,
+    views,
 )
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps
@@ -92,7 +100,7 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
         background.append(watcher.run)
     deps = SlackDeps(
         settings, backend, messenger, Sharer(backend, messenger, store.key, ledger), store,
-        ledger,
+        ledger, workspaces,
     )
     for kind in (commands, shortcuts, views, actions, requesting):
         kind.register(app, deps)

@@ -12,6 +12,7 @@ from bot.slack import trust
 from bot.slack.delivery import Messenger, Origin
 from bot.slack.notify import ReceiptLedger
 from bot.slack.sharing import Sharer
+from bot.slack.workspaces import Workspaces
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class SlackDeps:
     sharer: Sharer
     store: AppStore
     ledger: ReceiptLedger | None = None
+    # Work outside a Slack request (a request link answered, a request expiring)
+    # enters its workspace through this (bot/slack/workspaces.py).
+    workspaces: Workspaces | None = None
 
 
 def origin_metadata(key: ServerKey, origin: Origin) -> str:

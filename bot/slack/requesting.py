@@ -19,6 +19,7 @@ request's own list of people.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps, origin_from_metadata
 from bot.slack.sharing import OUTSIDE, ShareRequest
 from bot.slack.views import TRIGGER_TOO_LATE, _values, read_share_form, show_generated
+from bot.slack.workspaces import NotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,13 @@ class Requests:
         self.book = RequestBook(deps.store)
         self.messenger = deps.messenger
         self.key = deps.store.key
+        self.workspaces = deps.workspaces
+
+    def _acting_for(self, team: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+        """Outside a Slack request: the requester's workspace (raises NotInstalled)."""
+        if self.workspaces is None:
+            return contextlib.nullcontext()
+        return self.workspaces.acting_for(team)
 
     @property
     def ttl(self) -> int:
@@ -465,14 +474,23 @@ class Requests:
             if request is None:
                 continue
             await self.book.close(rid, request, Outcome(EXPIRED))
-            for channel, ts in dms.values():
-                await self._rewrite(channel, ts, request_blocks.expired(request.requester))
-            what = f": *{blocks.escape_mrkdwn(request.what_for)}*" if request.what_for else ""
-            how = "Nobody used its link." if request.by_link else "Nobody answered it."
-            await self._tell(request.requester, request_blocks.closed_message(
-                f":hourglass: Your request for a secret expired{what}. {how}"), Origin())
+            try:
+                async with self._acting_for(request.team):
+                    await self._tell_expired(request, dms)
+            except NotInstalled as exc:
+                log.warning("could not tell about an expired request: %s", exc)
             closed += 1
         return closed
+
+    async def _tell_expired(
+        self, request: SecretRequest, dms: dict[str, tuple[str, str]]
+    ) -> None:
+        for channel, ts in dms.values():
+            await self._rewrite(channel, ts, request_blocks.expired(request.requester))
+        what = f": *{blocks.escape_mrkdwn(request.what_for)}*" if request.what_for else ""
+        how = "Nobody used its link." if request.by_link else "Nobody answered it."
+        await self._tell(request.requester, request_blocks.closed_message(
+            f":hourglass: Your request for a secret expired{what}. {how}"), Origin())
 
     async def run_sweeps(self) -> None:
         interval = max(1, min(SWEEP_MAX_SECONDS, self.ttl // 10))
@@ -485,24 +503,29 @@ class Requests:
 
     # -- the request link's page (bot/web/request_page.py) ----------------------
 
-    async def for_page(self, link_key: str) -> tuple[SecretRequest, str] | None:
-        """The open link request and its requester's display name; None if not open."""
+    async def for_page(self, link_key: str) -> tuple[SecretRequest, str | None] | None:
+        """The open link request and its requester's display name (None when Slack
+        cannot say); None if the request is not open."""
         request = await self.book.get(self.book.rid_for_link(link_key))
         if request is None or not request.by_link:
             return None
-        return request, await self.display_name(request.requester)
+        try:
+            async with self._acting_for(request.team):
+                return request, await self.display_name(request.requester)
+        except NotInstalled:
+            return request, None
 
-    async def display_name(self, user: str) -> str:
+    async def display_name(self, user: str) -> str | None:
         try:
             info = (await self.messenger.user_info(user)).get("user") or {}
         except SlackFailure:
-            return "Someone in Slack"
+            return None
         profile = info.get("profile") or {}
         for name in (profile.get("display_name"), profile.get("real_name"),
                      info.get("real_name"), info.get("name")):
             if isinstance(name, str) and name.strip():
                 return name.strip()
-        return "Someone in Slack"
+        return None
 
     async def answer_from_page(
         self, link_key: str, secret: str, passphrase: str | None
@@ -515,10 +538,15 @@ class Requests:
             await self._put_back(claimed)
             return "gone"
         try:
-            await self.deps.sharer.deliver_from_outside(
-                requester=claimed.request.requester, value=secret, passphrase=passphrase,
-                ttl=self.deps.settings.default_ttl, about=claimed.request.what_for,
-            )
+            async with self._acting_for(claimed.request.team):
+                await self.deps.sharer.deliver_from_outside(
+                    requester=claimed.request.requester, value=secret, passphrase=passphrase,
+                    ttl=self.deps.settings.default_ttl, about=claimed.request.what_for,
+                )
+        except NotInstalled as exc:
+            log.warning("request link answer not delivered: %s", exc)
+            await self._put_back(claimed)
+            return "undeliverable"
         except BackendError as exc:
             log.warning("request link answer not stored: %s", type(exc).__name__)
             await self._put_back(claimed)

@@ -62,7 +62,8 @@ async def show_request(request: Request) -> HTMLResponse:
     asked, name = found
     settings = _requests(request).deps.settings
     return page(pages.request_form(
-        _, name=name, what_for=asked.what_for, expires=when(_, asked.expires_at),
+        _, name=name or _("Someone in Slack"), what_for=asked.what_for,
+        expires=when(_, asked.expires_at),
         action=request.url.path, max_chars=settings.max_secret_bytes,
     ))
 
