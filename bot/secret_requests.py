@@ -47,6 +47,7 @@ class SecretRequest:
     expires_at: int
     people: tuple[str, ...] = ()  # empty: a link for someone outside Slack
     declined: tuple[str, ...] = ()
+    enterprise: str | None = None  # an org-wide install's enterprise id
 
     @property
     def by_link(self) -> bool:
@@ -70,6 +71,7 @@ class SecretRequest:
             expires_at=int(data["expires_at"]),
             people=tuple(str(p) for p in data.get("people") or ()),
             declined=tuple(str(p) for p in data.get("declined") or ()),
+            enterprise=data.get("enterprise"),
         )
 
 
@@ -125,13 +127,14 @@ class RequestBook:
 
     async def open(
         self, requester: str, team: str | None, what_for: str, people: tuple[str, ...],
-        ttl: int,
+        ttl: int, enterprise: str | None = None,
     ) -> tuple[str, str | None, SecretRequest]:
         """A new request: (its id, its link key when it is for someone outside Slack, it)."""
         token = _random.token_urlsafe(LINK_KEY_BYTES)
         rid = self.key.hash_id(PREFIX, token)
         request = SecretRequest(
-            requester, team, what_for, int(time.time()) + ttl, tuple(people)
+            requester, team, what_for, int(time.time()) + ttl, tuple(people),
+            enterprise=enterprise,
         )
         await self.storage.put(rid, self._seal(rid, request.to_json()), ttl)
         await self.storage.index_add(

@@ -22,10 +22,13 @@ import httpx
 import pytest
 import redis
 
+from bot.config import Settings
 from bot.slack import ids
 from bot.web import limits, pages
+from bot.web.app import create_app
 from tests.support.browser import Tab, is_problem
-from tests.support.servers import RedisServer
+from tests.support.fake_slack import FakeSlack
+from tests.support.servers import RedisServer, ServedApp
 from tests.support.slack_world import (
     KINDS,
     SlackWorld,
@@ -33,6 +36,7 @@ from tests.support.slack_world import (
     new_user,
     slack_world,
 )
+from tests.test_distribution import ALPHA, BETA, bearer, command, distribution_env, install
 from tests.test_i18n import PSEUDO, pseudo, untranslated  # noqa: F401 (a fixture)
 from tests.test_slack_recipients import reveal_in_slack, revealed_value
 from tests.test_slack_requests import slack_escaped
@@ -354,3 +358,45 @@ def test_a_maori_reader_gets_the_page_in_maori(sqlite_world: SlackWorld) -> None
     page = httpx.get(sqlite_world.served.url + path, headers={"Accept-Language": "mi"})
     assert '<html lang="mi">' in page.text and "E tonoa ana he karere muna" in page.text
     assert f'action="{path}?lang=mi"' in page.text  # the answer keeps the language
+
+
+# -- several workspaces (distribution mode) ---------------------------------------------
+
+
+def test_in_distribution_mode_each_link_speaks_with_its_own_workspace(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A link answered by a stranger (no Slack request to take a token from) reaches
+    the requester through their own workspace's installation, on the page and in the DM."""
+    settings = Settings.from_env(distribution_env(fake_slack, tmp_path / "data"))
+    with ServedApp(create_app(settings)) as app:
+        for grant in (ALPHA, BETA):
+            assert install(app, fake_slack, grant).status_code == 200
+        for team in ("T0ALPHA", "T0BETA"):
+            token, requester = fake_slack.tokens_of(team)[0], new_user()
+            fake_slack.add_user(requester, name=f"Someone of {team}")
+            _, response_url = command(app, fake_slack, team=team, user=requester,
+                                      text="request the vendor key")
+            path = path_in(eventually(lambda u=response_url: [
+                c.body for c in fake_slack.calls_to("response_url")
+                if c.path == u[len(fake_slack.url):]], what="the link"))
+            page = httpx.get(app.url + path, timeout=10)
+            assert f"Someone of {team}" in page.text
+            assert post_to(app.url + path, "from a vendor").status_code == 200
+            dm = eventually(lambda r=requester: [
+                c for c in fake_slack.calls_to("chat.postMessage")
+                if c.body.get("channel") == f"D{r}"], what="the DM")[0]
+            assert bearer(dm) == token, team
+            info = [c for c in fake_slack.calls_to("users.info")
+                    if c.body.get("user") == requester]
+            assert info and all(bearer(c) == token for c in info), team
+
+
+def path_in(bodies: list[dict[str, Any]]) -> str:
+    match = REQUEST_LINK.search(json.dumps(bodies[0]))
+    assert match, bodies
+    return match.group(1)
+
+
+def post_to(url: str, secret: str) -> httpx.Response:
+    return httpx.post(url, data={"secret": secret}, timeout=20)

@@ -34,7 +34,8 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         # `/ots request @bob what for`; nobody named: a link for someone outside Slack.
         people, rest = split_mentions(after)
         await Requests(deps).ask(
-            user, command.get("team_id"), people, unescape(rest).strip(), origin
+            user, command.get("team_id"), people, unescape(rest).strip(), origin,
+            command.get("enterprise_id"),
         )
         return
     if word.lower() in GENERATE_WORDS:

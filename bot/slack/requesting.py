@@ -91,11 +91,11 @@ class Requests:
         self.key = deps.store.key
         self.workspaces = deps.workspaces
 
-    def _acting_for(self, team: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+    def _acting_for(self, request: SecretRequest) -> contextlib.AbstractAsyncContextManager[None]:
         """Outside a Slack request: the requester's workspace (raises NotInstalled)."""
         if self.workspaces is None:
             return contextlib.nullcontext()
-        return self.workspaces.acting_for(team)
+        return self.workspaces.acting_for(request.team, request.enterprise)
 
     @property
     def ttl(self) -> int:
@@ -122,7 +122,7 @@ class Requests:
 
     async def ask(
         self, requester: str, team: str | None, people: tuple[str, ...], what_for: str,
-        origin: Origin,
+        origin: Origin, enterprise: str | None = None,
     ) -> None:
         problem = problem_with(requester, people, what_for)
         if problem:
@@ -130,7 +130,7 @@ class Requests:
             return
         try:
             rid, link_key, request = await self.book.open(
-                requester, team, what_for, people, self.ttl
+                requester, team, what_for, people, self.ttl, enterprise
             )
         except BackendError as exc:
             log.warning("could not open a request: %s", type(exc).__name__)
@@ -459,7 +459,8 @@ class Requests:
         await ack()
         team = body["user"].get("team_id") or (body.get("team") or {}).get("id")
         origin = origin_from_metadata(self.key, view.get("private_metadata"))
-        await self.ask(user, team, people, what_for, origin)
+        enterprise = (body.get("enterprise") or {}).get("id")
+        await self.ask(user, team, people, what_for, origin, enterprise)
 
     # -- expiry: the buttons go when the request does -----------------------------
 
@@ -475,7 +476,7 @@ class Requests:
                 continue
             await self.book.close(rid, request, Outcome(EXPIRED))
             try:
-                async with self._acting_for(request.team):
+                async with self._acting_for(request):
                     await self._tell_expired(request, dms)
             except NotInstalled as exc:
                 log.warning("could not tell about an expired request: %s", exc)
@@ -510,7 +511,7 @@ class Requests:
         if request is None or not request.by_link:
             return None
         try:
-            async with self._acting_for(request.team):
+            async with self._acting_for(request):
                 return request, await self.display_name(request.requester)
         except NotInstalled:
             return request, None
@@ -538,7 +539,7 @@ class Requests:
             await self._put_back(claimed)
             return "gone"
         try:
-            async with self._acting_for(claimed.request.team):
+            async with self._acting_for(claimed.request):
                 await self.deps.sharer.deliver_from_outside(
                     requester=claimed.request.requester, value=secret, passphrase=passphrase,
                     ttl=self.deps.settings.default_ttl, about=claimed.request.what_for,
