@@ -390,7 +390,9 @@ def short_world(world: SlackWorld, tmp_path_factory: pytest.TempPathFactory,
 
 def test_expired(short_world: SlackWorld) -> None:
     world = short_world
-    alice, bob = new_user(), new_user()
+    alice, bob, carol, a_bot = new_user(), new_user(), new_user(), new_user()
+    world.fake.add_user(a_bot, is_bot=True)
+    assert "Could not ask" in ask(world, carol, a_bot)["text"]  # reached nobody: dropped
     ask(world, alice, bob, what_for="old key")
     dm = asked_dm(world, bob)
     # The sweep takes the buttons off and tells the requester.
@@ -400,3 +402,6 @@ def test_expired(short_world: SlackWorld) -> None:
     text, trigger = click_told(world, dm, ids.ANSWER_ACTION, bob)
     assert "This request expired" in text
     assert no_views_opened_with(world, trigger)
+    # Carol's request expired earlier in the same sweep: it was never open, so no news.
+    assert not [c for c in world.fake.calls_to("chat.postMessage")
+                if c.body.get("channel") == f"D{carol}"]

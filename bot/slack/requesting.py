@@ -156,7 +156,7 @@ class Requests:
         )
         if not await self._tell(request.requester, message, origin):
             # Nobody has the link: do not leave a live request behind.
-            await self._drop(rid)
+            await self._drop(rid, request)
 
     async def _ask_people(
         self, rid: str, request: SecretRequest, cancel: str, origin: Origin
@@ -187,15 +187,17 @@ class Requests:
         except BackendError as exc:
             log.warning("could not remember a request: %s", type(exc).__name__)
         if not asked:
-            await self._drop(rid)
+            await self._drop(rid, request)
         await self._tell(request.requester, request_blocks.confirmation_message(
             asked=asked, failed=failed, what_for=request.what_for,
             expires_at=request.expires_at, ttl=self.ttl, cancel_value=cancel,
         ), origin)
 
-    async def _drop(self, rid: str) -> None:
+    async def _drop(self, rid: str, request: SecretRequest) -> None:
+        """Close a request that never reached anybody (and will not "expire" later)."""
         try:
-            await self.book.claim(rid)
+            if await self.book.claim(rid) is not None:
+                await self.book.close(rid, request, Outcome(CANCELLED, request.requester))
         except BackendError:
             log.warning("could not drop a request nobody was told about")
 
