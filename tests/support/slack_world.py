@@ -175,6 +175,9 @@ class SlackWorld:
         call = eventually(lambda: next((c for c in self.fake.calls_to("views.open")
                                         if c.body.get("trigger_id") == trigger), None),
                           what=f"views.open with {trigger}")
+        # The fake records the call a moment before it answers with the view's id:
+        # tests that read view_ids[trigger] next must not lose that race.
+        eventually(lambda: self.fake.view_ids.get(trigger), what=f"the view of {trigger}")
         view = call.body["view"]
         return view if isinstance(view, dict) else dict(json.loads(view))
 
