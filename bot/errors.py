@@ -8,6 +8,7 @@ in `service_text`.
 
     BackendError
      ├── SecretNotFound       unknown, consumed, burned, expired or wrong passphrase
+     │    └── WrongPassphrase  the secret is there but the passphrase was wrong
      ├── NotAuthorized        bad credentials, or none where they are required
      ├── RateLimited          too many requests; try again later
      ├── InvalidRequest       the request itself is wrong (empty or oversized secret, …)
@@ -39,6 +40,24 @@ class SecretNotFound(BackendError):
         "That secret does not exist: it was already viewed, burned, expired, "
         "or the passphrase was wrong."
     )
+
+
+class WrongPassphrase(SecretNotFound):
+    """A wrong passphrase, from a backend that counts them (the embedded store).
+
+    A SecretNotFound to everything that does not look closer: the web page and
+    the API still answer "Unknown secret", so a stranger learns nothing. The
+    Slack reveal, whose user was named by the sender, tells them how many tries
+    are left; `tries_left == 0` means this try destroyed the secret.
+    """
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__()
+        self.tries_left = max(0, tries_left)
+
+    @property
+    def destroyed(self) -> bool:
+        return self.tries_left == 0
 
 
 class NotAuthorized(BackendError):

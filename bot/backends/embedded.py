@@ -40,7 +40,7 @@ from bot.backends.base import (
     SecretEvent,
 )
 from bot.backends.storage import Storage
-from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound
+from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound, WrongPassphrase
 from bot.serverkey import ServerKey, Unsealable
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,8 @@ class EmbeddedStore:
         except crypto.DecryptionFailed:
             if attempt >= self.passphrase_attempts:
                 await self._burn_after_attempts(secret_id, raw)
-            raise SecretNotFound from None
+            # Tries left from the reserved count; 0: this try destroyed the secret.
+            raise WrongPassphrase(self.passphrase_attempts - attempt) from None
         # Only the caller whose delete removed the record may see the value.
         if not await self.storage.delete(secret_id):
             raise SecretNotFound

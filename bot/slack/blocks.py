@@ -189,6 +189,17 @@ def revealed_dm_message(*, sender: str, at: int) -> Message:
     return {"text": text, "blocks": [section(text)]}
 
 
+def not_revealed_dm_message(*, sender: str, destroyed: bool) -> Message:
+    """What a recipient's DM becomes when Reveal found the secret gone or destroyed it."""
+    if destroyed:
+        text = (f":fire: The secret from {mention(sender)} was destroyed after too many "
+                "wrong passphrases. Ask them to share it again if it is still needed.")
+    else:
+        text = (f":no_entry_sign: The secret from {mention(sender)} is not available any "
+                "more: it was already viewed, burned or expired. Its link no longer works.")
+    return {"text": text, "blocks": [section(text)]}
+
+
 def burn_outcome_message(
     *, burned: int, gone: int, failed: int, recipients: Sequence[str] = ()
 ) -> Message:

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 WATCH_INDEX = "slack:watching"
 WATCH_PREFIX = "slack:w:"
+# secret key -> its receipt key, sealed under the secret key itself: only the
+# holder of a link (the recipient pressing Reveal) can find its receipt.
+LOOKUP_PREFIX = "slack:k:"
 _INDEX_TTL = 62 * 86400  # longer than any receipt lives (twice the 30-day maximum)
 _BATCH = 500
 
@@ -117,9 +120,25 @@ class ReceiptLedger:
         }
         sealed = self._key.seal(json.dumps(record).encode(), record_id.encode())
         await self.storage.put(record_id, sealed, 2 * receipt.ttl + 3600)
+        if receipt.secret_key:
+            lookup_id = crypto.storage_id(LOOKUP_PREFIX, receipt.secret_key)
+            await self.storage.put(lookup_id, crypto.seal(
+                receipt.metadata_key.encode(), receipt.secret_key, lookup_id.encode()
+            ), 2 * receipt.ttl + 3600)
         await self.storage.index_add(
             WATCH_INDEX, record_id.encode(), receipt.expires_at, _INDEX_TTL
         )
+
+    async def metadata_key_for(self, secret_key: str) -> str | None:
+        """The receipt key of a secret made from Slack, for whoever holds its key."""
+        lookup_id = crypto.storage_id(LOOKUP_PREFIX, secret_key)
+        raw = await self.storage.get(lookup_id)
+        if raw is None:
+            return None
+        try:
+            return crypto.open_sealed(raw, secret_key, lookup_id.encode()).decode()
+        except crypto.DecryptionFailed:
+            return None
 
     async def forget(self, metadata_key: str) -> None:
         """Stop watching (the sender burned it). Best effort: at worst they hear of it twice."""

@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
-from bot.errors import BackendError, BackendUnavailable, SecretNotFound
+from bot.errors import BackendError, SecretNotFound, WrongPassphrase
 from bot.serverkey import ServerKey
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
@@ -224,7 +224,7 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
     reveal = asyncio.ensure_future(deps.backend.reveal(secret_key, passphrase, via="slack"))
     done, _ = await asyncio.wait({reveal}, timeout=REVEAL_ACK_SECONDS)
     if done:
-        answer, revealed = await _reveal_answer(reveal, deps, secret_key, meta, sender)
+        answer, dm = await _reveal_answer(reveal, deps, secret_key, meta, sender)
         await ack(**answer)
     else:
         # The reveal may already have consumed the secret, so it is never cancelled:
@@ -233,29 +233,58 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
             "One-time secret",
             ":hourglass_flowing_sand: Revealing… the secret store is slow right now.",
         ))
-        answer, revealed = await _reveal_answer(reveal, deps, secret_key, meta, sender)
+        answer, dm = await _reveal_answer(reveal, deps, secret_key, meta, sender)
         try:
             await deps.messenger.update_view(str(view["id"]), _as_view(answer))
         except SlackFailure:
             log.warning("could not show a slow reveal's outcome: the modal was gone")
-    if revealed and meta.get("c") and meta.get("ts"):
-        await _mark_dm_revealed(deps, str(meta["c"]), str(meta["ts"]), sender)
+    if dm is not None and meta.get("c") and meta.get("ts"):
+        await _rewrite_dm(deps, str(meta["c"]), str(meta["ts"]), dm)
 
 
 async def _reveal_answer(
     reveal: asyncio.Future[Revealed], deps: SlackDeps, secret_key: str,
     meta: dict[str, Any], sender: str,
-) -> tuple[dict[str, Any], bool]:
-    """What the reveal modal should become, and whether the secret was shown."""
+) -> tuple[dict[str, Any], blocks.Message | None]:
+    """What the reveal modal should become, and what the DM should become (None: as is)."""
     try:
         revealed = await reveal
+    except WrongPassphrase as exc:
+        if exc.destroyed:
+            return _destroyed(sender), blocks.not_revealed_dm_message(
+                sender=sender, destroyed=True
+            )
+        return _passphrase_error(wrong_passphrase_text(exc.tries_left)), None
     except SecretNotFound:
-        return await _not_revealed(deps, secret_key, bool(meta.get("p"))), False
+        return await _not_revealed(deps, secret_key, bool(meta.get("p")), sender)
     except BackendError as exc:
         log.warning("reveal in Slack failed: %s", type(exc).__name__)
-        return _store_trouble(bool(meta.get("p")), exc), False
+        return _store_trouble(bool(meta.get("p")), exc), None
     view = modals.revealed_modal(sender=sender, value=revealed.value)
-    return {"response_action": "update", "view": view}, True
+    dm = blocks.revealed_dm_message(sender=sender, at=int(time.time()))
+    return {"response_action": "update", "view": view}, dm
+
+
+def wrong_passphrase_text(tries_left: int | None) -> str:
+    if tries_left is None:
+        return "That passphrase is not right."
+    if tries_left == 1:
+        return ("That passphrase is not right. 1 try left: one more wrong passphrase "
+                "destroys the secret.")
+    return f"That passphrase is not right. {tries_left} tries left."
+
+
+def _passphrase_error(text: str) -> dict[str, Any]:
+    return {"response_action": "errors", "errors": {ids.REVEAL_PASSPHRASE_BLOCK: text}}
+
+
+def _destroyed(sender: str) -> dict[str, Any]:
+    return {"response_action": "update", "view": modals.notice_modal(
+        "Secret destroyed",
+        ":fire: That passphrase was not right either, and it was the last try: the secret "
+        f"was destroyed, so nobody can see it now. Ask {blocks.mention(sender)} to share "
+        "it again.",
+    )}
 
 
 def _as_view(answer: dict[str, Any]) -> dict[str, Any]:
@@ -268,28 +297,43 @@ def _as_view(answer: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-async def _not_revealed(deps: SlackDeps, secret_key: str, passphrase: bool) -> dict[str, Any]:
-    still_there: bool | None = None
-    if deps.backend.capabilities.counts_passphrase_attempts:
-        try:
-            still_there = await deps.backend.peek(secret_key) is not None
-        except BackendUnavailable:
-            still_there = None
-    if passphrase and still_there is not False:
-        attempts = deps.settings.passphrase_attempts
-        text = (
-            "That passphrase is not right. "
-            f"After {attempts} wrong tries the secret is destroyed."
-            if still_there
-            else "That passphrase is not right, or the secret is gone."
-        )
-        return {"response_action": "errors", "errors": {ids.REVEAL_PASSPHRASE_BLOCK: text}}
+async def _not_revealed(
+    deps: SlackDeps, secret_key: str, passphrase: str | bool, sender: str
+) -> tuple[dict[str, Any], blocks.Message | None]:
+    """A reveal that found nothing: gone, or (where the backend cannot say) a wrong passphrase.
+
+    A backend that counts wrong passphrases says so with WrongPassphrase; a plain
+    SecretNotFound from it means the secret is gone. Onetime Secret answers
+    "Unknown secret" for both: the receipt tells them apart.
+    """
+    still_there = await _still_there(deps, secret_key) if passphrase else False
+    if still_there is not False:
+        text = wrong_passphrase_text(None)
+        if still_there is None:
+            text = "That passphrase is not right, or the secret is gone."
+        return _passphrase_error(text), None
     return {"response_action": "update", "view": modals.notice_modal(
         "Secret gone",
         ":no_entry_sign: This secret is not available any more: it was already viewed, "
         "burned, expired, or destroyed after too many wrong passphrases. "
         "Ask the sender to share it again.",
-    )}
+    )}, blocks.not_revealed_dm_message(sender=sender, destroyed=False)
+
+
+async def _still_there(deps: SlackDeps, secret_key: str) -> bool | None:
+    """Whether a secret the backend would not reveal is still waiting (None: unknown)."""
+    if deps.backend.capabilities.counts_passphrase_attempts or deps.ledger is None:
+        return False  # such a backend says WrongPassphrase when the secret is there
+    try:
+        metadata_key = await deps.ledger.metadata_key_for(secret_key)
+        if metadata_key is None:
+            return None
+        receipt = await deps.backend.receipt(metadata_key)
+    except SecretNotFound:
+        return False  # the receipt itself has expired
+    except BackendError:
+        return None
+    return receipt.state in ("new", "viewed") and bool(receipt.secret_ttl)
 
 
 def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
@@ -301,11 +345,9 @@ def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
                                         said=exc.service_text)}
 
 
-async def _mark_dm_revealed(deps: SlackDeps, channel: str, ts: str, sender: str) -> None:
+async def _rewrite_dm(deps: SlackDeps, channel: str, ts: str, message: blocks.Message) -> None:
     try:
-        await deps.messenger.update(
-            channel, ts, blocks.revealed_dm_message(sender=sender, at=int(time.time()))
-        )
+        await deps.messenger.update(channel, ts, message)
     except SlackFailure:
         pass  # the DM keeps its button; pressing it again just says the secret is gone
 
