@@ -120,3 +120,81 @@ def link_in_or_none(body: dict[str, Any]) -> str | None:
         return link_in(body)
     except AssertionError:
         return None
+
+
+# -- 8: lifetimes ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def short_world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                redis_srv: RedisServer) -> Iterator[SlackWorld]:
+    """DEFAULT_TTL one minute, MAX_TTL two days."""
+    with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
+                     DEFAULT_TTL="60", MAX_TTL=str(2 * 86400)) as world:
+        yield world
+        assert validate_recorded(world.fake) > 0
+
+
+def ttl_sent(world: SlackWorld, count: int) -> list[str]:
+    """The ttl of the last `count` shares Onetime Secret received."""
+    assert world.fake_ots is not None
+    shares = world.fake_ots.requests_to("/api/v1/share")[-count:]
+    return [r.params.get("ttl", ["(none)"])[0] for r in shares]
+
+
+def offered(view: dict[str, Any]) -> list[int]:
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.TTL_BLOCK)
+    return [int(o["value"]) for o in block["element"]["options"]]
+
+
+def test_every_slack_path_uses_the_default_lifetime(short_world: SlackWorld) -> None:
+    world, alice, bob = short_world, new_user(), new_user()
+    _, link_url, _ = world.command("plain text secret", user=alice)
+    reply = world.replies(link_url)[0]
+    assert "expires in 1 minute" in reply["text"]
+    _, people_url, _ = world.command(f"<@{bob}> for bob", user=alice)
+    assert f"Sent a one-time secret to <@{bob}>" in world.replies(people_url)[0]["text"]
+    assert "(in 1 minute)" in json.dumps(world.dms(bob)[0])
+    _, _, trigger = world.command("gen", user=alice)
+    view_id = world.fake.view_ids.get(trigger) or eventually(
+        lambda: world.fake.view_ids.get(trigger), what="the generate modal")
+    generated = world.updated_views(view_id)[0]
+    assert "expires in 1 minute" in json.dumps(generated)
+    if world.fake_ots:
+        assert ttl_sent(world, 3) == ["60", "60", "60"]
+    else:
+        assert reveal_by_link(world, link_in(reply)) == "plain text secret"
+
+
+def test_the_modal_offers_lifetimes_up_to_max_ttl(short_world: SlackWorld) -> None:
+    world, alice = short_world, new_user()
+    _, _, trigger = world.command("", user=alice)
+    view = world.opened_view(trigger)
+    assert offered(view) == [60, 300, 3600, 86400]
+    ack = world.submit(view, share_values(secret="too long", ttl=7 * 86400), user=alice)
+    assert ack.json()["errors"][ids.TTL_BLOCK] == "Pick one of the lifetimes offered."
+
+
+@pytest.fixture(scope="module")
+def anonymous_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorld]:
+    """Onetime Secret without an account, DEFAULT_TTL 14 days, MAX_TTL 30 days."""
+    with slack_world("onetimesecret", tmp_path_factory.mktemp("slack"), None, anonymous=True,
+                     DEFAULT_TTL=str(14 * 86400)) as world:
+        yield world
+        assert validate_recorded(world.fake) > 0
+
+
+def test_anonymous_onetimesecret_is_offered_seven_days_at_most(
+    anonymous_world: SlackWorld,
+) -> None:
+    world, alice = anonymous_world, new_user()
+    _, response_url, trigger = world.command("", user=alice)
+    view = world.opened_view(trigger)
+    assert offered(view) == [300, 3600, 86400, 7 * 86400]
+    ttl_block = next(b for b in view["blocks"] if b.get("block_id") == ids.TTL_BLOCK)
+    assert ttl_block["element"]["initial_option"]["value"] == str(7 * 86400)
+    world.submit(view, share_values(secret="a week", ttl=7 * 86400), user=alice)
+    assert "(in 7 days)" in json.dumps(world.replies(response_url)[0])
+    _, text_url, _ = world.command("typed", user=alice)
+    assert "expires in 7 days" in world.replies(text_url)[0]["text"]
+    assert ttl_sent(world, 2) == [str(7 * 86400)] * 2

@@ -51,6 +51,9 @@ from bot.errors import (
 )
 
 API_PREFIX = "/api/v1"
+# onetimesecret.com keeps anonymous secrets at most 7 days and silently shortens
+# a longer ttl; accounts get what their plan allows (MAX_TTL says how much).
+ANONYMOUS_MAX_TTL = 7 * 86400
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 # The whole of one call (every attempt of a retried read, every byte of the answer):
 # a server dripping a byte at a time never trips the read timeout above.
@@ -144,6 +147,11 @@ class OnetimeSecretBackend:
         self._clock = clock
         self._deadline = deadline
         self._max_response_bytes = max_response_bytes
+
+    @property
+    def ttl_limit(self) -> int | None:
+        """The longest lifetime this service keeps (None: no limit of its own)."""
+        return None if self._auth is not None else ANONYMOUS_MAX_TTL
 
     # -- links --------------------------------------------------------------
 

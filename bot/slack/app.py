@@ -32,7 +32,7 @@ from bot.slack import (
     views,
 )
 from bot.slack.delivery import Messenger, retry_handlers
-from bot.slack.deps import SlackDeps
+from bot.slack.deps import SlackDeps, lifetimes
 from bot.slack.install_pages import InstallFlow
 from bot.slack.installs import StoredInstallations, StoredStates
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
@@ -98,10 +98,9 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
             ledger, backend, notifier, interval=settings.receipt_poll_seconds
         )
         background.append(watcher.run)
-    deps = SlackDeps(
-        settings, backend, messenger, Sharer(backend, messenger, store.key, ledger), store,
-        ledger, workspaces,
-    )
+    default_ttl, _ = lifetimes(settings, backend)
+    sharer = Sharer(backend, messenger, store.key, ledger, default_ttl=default_ttl)
+    deps = SlackDeps(settings, backend, messenger, sharer, store, ledger, workspaces)
     for kind in (commands, shortcuts, views, actions, requesting):
         kind.register(app, deps)
     # Expired requests for a secret lose their buttons (bot/slack/requesting.py).

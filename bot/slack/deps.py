@@ -27,6 +27,25 @@ class SlackDeps:
     # enters its workspace through this (bot/slack/workspaces.py).
     workspaces: Workspaces | None = None
 
+    @property
+    def max_ttl(self) -> int:
+        return lifetimes(self.settings, self.backend)[1]
+
+    @property
+    def default_ttl(self) -> int:
+        return lifetimes(self.settings, self.backend)[0]
+
+
+def lifetimes(settings: Settings, backend: SecretBackend) -> tuple[int, int]:
+    """(default, maximum) secret lifetime: the settings, within what the backend keeps.
+
+    A backend with a limit of its own says so in `ttl_limit` (anonymous Onetime
+    Secret: 7 days); offering more would promise what it silently cuts short.
+    """
+    limit = getattr(backend, "ttl_limit", None)
+    max_ttl = min(settings.max_ttl, limit) if limit else settings.max_ttl
+    return min(settings.default_ttl, max_ttl), max_ttl
+
 
 def origin_metadata(key: ServerKey, origin: Origin) -> str:
     """A share modal's private_metadata: where to answer (signed). Never the secret."""

@@ -73,9 +73,14 @@ class Sharer:
         messenger: Messenger,
         key: ServerKey,
         ledger: ReceiptLedger | None = None,
+        *,
+        default_ttl: int | None = None,
     ) -> None:
         self.backend = backend
         self.key = key
+        # Sent on every share: a backend's own default (Onetime Secret: 7 days)
+        # is not the one the app's settings promise.
+        self.default_ttl = default_ttl
         self.messenger = messenger
         self.ledger = ledger
         # The embedded store keeps the recipient's Slack id in the receipt, so its
@@ -95,7 +100,7 @@ class Sharer:
     async def _create(self, request: ShareRequest, value: str, recipient: str | None) -> Receipt:
         receipt = await self.backend.share(
             value,
-            ttl=request.ttl,
+            ttl=request.ttl or self.default_ttl,
             passphrase=request.passphrase,
             recipient=(RECIPIENT_PREFIX + recipient,)
             if recipient and self._recipient_in_receipt else (),

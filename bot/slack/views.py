@@ -47,8 +47,8 @@ async def open_share_modal(
 ) -> None:
     view = modals.share_modal(
         private_metadata=origin_metadata(deps.store.key, origin),
-        default_ttl=deps.settings.default_ttl,
-        max_ttl=deps.settings.max_ttl,
+        default_ttl=deps.default_ttl,
+        max_ttl=deps.max_ttl,
         initial_text=initial_text,
         initial_users=initial_users,
         notes=notes,
@@ -111,7 +111,7 @@ def read_share_form(
         )
     if passphrase is not None and secret and passphrase == secret:
         errors[ids.PASSPHRASE_BLOCK] = "The passphrase must not be the secret itself."
-    choices = modals.ttl_choices(deps.settings.default_ttl, deps.settings.max_ttl)
+    choices = modals.ttl_choices(deps.default_ttl, deps.max_ttl)
     ttl = str(ttl_option.get("value", ""))
     if not ttl.isdigit() or int(ttl) not in choices:
         errors[ids.TTL_BLOCK] = "Pick one of the lifetimes offered."

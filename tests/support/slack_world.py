@@ -226,12 +226,14 @@ def passphrase_values(passphrase: str | None) -> dict[str, dict[str, Any]]:
 
 @contextlib.contextmanager
 def slack_world(kind: str, workdir: Path, redis_url: str | None,
-                change: Callable[[Settings], Settings] | None = None,
-                **extra: str) -> Iterator[SlackWorld]:
+                change: Callable[[Settings], Settings] | None = None, *,
+                anonymous: bool = False, **extra: str) -> Iterator[SlackWorld]:
     """The whole app as `python -m bot` builds it, on the chosen backend.
 
     `change` adjusts the settings beyond what the environment allows (e.g. a request
-    lifetime of seconds, so that a test can watch one expire)."""
+    lifetime of seconds, so that a test can watch one expire).
+    `anonymous`: on Onetime Secret, without an account (no OTS_USERNAME/OTS_API_TOKEN).
+    """
     with contextlib.ExitStack() as stack:
         fake = stack.enter_context(FakeSlack())
         env = {
@@ -250,8 +252,9 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
         if kind == "onetimesecret":
             ots = stack.enter_context(FakeOTS())
             env["OTS_URL"] = ots.url
-            env["OTS_USERNAME"] = fake_ots_module.USERNAME
-            env["OTS_API_TOKEN"] = fake_ots_module.API_TOKEN
+            if not anonymous:
+                env["OTS_USERNAME"] = fake_ots_module.USERNAME
+                env["OTS_API_TOKEN"] = fake_ots_module.API_TOKEN
         settings = Settings.from_env(env)
         if change is not None:
             settings = change(settings)
