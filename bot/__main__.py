@@ -44,9 +44,11 @@ def main() -> int:
         store = "Redis" if settings.redis_url else f"SQLite in {settings.data_dir}/"
         log.info("secrets kept by the embedded store (%s)", store)
         log.info("links start with %s", settings.public_url)
-    if settings.slack_enabled:
-        mode = "Socket Mode" if settings.socket_mode else "HTTP at /slack/events"
-        log.info("Slack connected (%s)", mode)
+    if settings.socket_mode:
+        # "Slack connected" is logged by bot/slack/socket_mode.py once it is.
+        log.info("Slack: connecting in Socket Mode, in the background")
+    elif settings.slack_enabled:
+        log.info("Slack: answering at /slack/events (HTTP)")
     else:
         log.info(
             "Slack not connected: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "

@@ -88,15 +88,15 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
-        socket_handler = None
         tasks += [
             asyncio.create_task(_as_task(run)) for run in [*backend.background(), *background]
         ]
         if bolt_app is not None and settings.socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from bot.slack.socket_mode import SocketModeConnection
 
-            socket_handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token)
-            await socket_handler.connect_async()  # type: ignore[no-untyped-call]
+            # In the background: the web side serves whether or not Slack answers.
+            socket = SocketModeConnection(bolt_app, settings.slack_app_token or "")
+            tasks.append(asyncio.create_task(socket.run()))
         try:
             yield
         finally:
@@ -104,8 +104,6 @@ def build_app(
                 task.cancel()
             # Let cancelled tasks run their own clean-up (closing what they opened).
             await asyncio.gather(*tasks, return_exceptions=True)
-            if socket_handler is not None:
-                await socket_handler.close_async()  # type: ignore[no-untyped-call]
             await backend.close()
             await store.close()
             metrics.process_exited(os.getpid())

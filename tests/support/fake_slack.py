@@ -10,10 +10,15 @@ posts per response_url. Every call is recorded with its parsed body; tests
 poll for side effects with `wait_for`. Failures can be scripted per method
 (`fail`, optionally only for calls whose body matches), including 429 with
 Retry-After.
+
+`FakeSocketMode` is Slack's Socket Mode side: `apps.connections.open` (checked
+against the app-level token) hands out its websocket URL; tests push envelopes
+(`slash_commands`, `interactive`) over it and read the app's acknowledgements.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -23,9 +28,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
+from aiohttp import WSMsgType, web
+
 from tests.support.servers import LocalHTTPFake
 
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-A0OTS-test-app-token"
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
 CLIENT_ID = "1111.2222"
@@ -77,9 +85,103 @@ class _Failure:
         return all(body.get(k) == v for k, v in self.match.items())
 
 
+class FakeSocketMode:
+    """Slack's Socket Mode websocket: aiohttp on 127.0.0.1, port 0, on its own thread."""
+
+    def __init__(self) -> None:
+        self.connections = 0  # websockets ever opened
+        self.received: list[dict[str, Any]] = []  # what the app sent back
+        self._open: list[web.WebSocketResponse] = []
+        self._changed = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._runner = web.AppRunner(self._web_app(), access_log=None)
+        self.port = self._run(self._start())
+
+    def _run(self, coro: Any, timeout: float = 10) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _web_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/link", self._serve_socket)
+        return app
+
+    async def _start(self) -> int:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        return int(self._runner.addresses[0][1])
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link?ticket={uuid.uuid4().hex}"
+
+    async def _serve_socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(autoping=True)
+        await socket.prepare(request)
+        with self._changed:
+            self.connections += 1
+            self._open.append(socket)
+            self._changed.notify_all()
+        await socket.send_json({"type": "hello", "num_connections": 1,
+                                "debug_info": {"host": "fake"},
+                                "connection_info": {"app_id": "A0OTS"}})
+        async for message in socket:
+            if message.type == WSMsgType.TEXT:
+                with self._changed:
+                    self.received.append(json.loads(message.data))
+                    self._changed.notify_all()
+        with self._changed:
+            self._open.remove(socket)
+            self._changed.notify_all()
+        return socket
+
+    def wait_connected(self, count: int = 1, timeout: float = 15) -> None:
+        """Until `count` websockets were opened and one is open now."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: self.connections >= count and bool(self._open), timeout
+            ):
+                raise AssertionError(f"the app opened {self.connections} websocket(s)")
+
+    def send(self, kind: str, payload: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+        """Push an envelope as Slack does; returns the app's acknowledgement of it."""
+        envelope_id = uuid.uuid4().hex
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
+                    "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": ""}
+        with self._changed:
+            socket = self._open[-1]
+        self._run(socket.send_json(envelope))
+        with self._changed:
+            found = self._changed.wait_for(lambda: next(
+                (r for r in self.received if r.get("envelope_id") == envelope_id), None
+            ), timeout)
+        if not found:
+            raise AssertionError(f"no acknowledgement of a {kind} envelope")
+        return dict(found)
+
+    def drop(self) -> None:
+        """Close every open websocket, as Slack does when it refreshes a connection."""
+        with self._changed:
+            sockets = list(self._open)
+        for socket in sockets:
+            self._run(socket.close())
+
+    def close(self) -> None:
+        self.drop()
+        self._run(self._runner.cleanup())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
 class FakeSlack(LocalHTTPFake):
-    def __init__(self, token: str = BOT_TOKEN) -> None:
+    def __init__(self, token: str = BOT_TOKEN, *, app_token: str = APP_TOKEN,
+                 socket_mode: bool = False) -> None:
         self.token = token
+        self.app_token = app_token
+        self.socket = FakeSocketMode() if socket_mode else None
         self.calls: list[Call] = []
         self.rejected: list[tuple[str, str]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -98,6 +200,11 @@ class FakeSlack(LocalHTTPFake):
         self._serve(self._handler())
 
     # -- lifecycle ----------------------------------------------------------
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self.socket is not None:
+            self.socket.close()
 
     @property
     def api_url(self) -> str:
@@ -268,7 +375,12 @@ class FakeSlack(LocalHTTPFake):
             return 404, {"ok": False, "error": "unknown_path"}, {}
         method = path[len("/api/"):].split("?")[0]
         bearer = lower.get("authorization", "").removeprefix("Bearer ")
-        if method != "oauth.v2.access" and bearer not in self.tokens:
+        # apps.connections.open takes the app-level token; everything else a bot token.
+        if method == "apps.connections.open":
+            accepted = bearer == self.app_token
+        else:
+            accepted = method == "oauth.v2.access" or bearer in self.tokens
+        if not accepted:
             return self._reject(method, "invalid_auth")
         if content_type == "application/json":
             try:
@@ -351,6 +463,10 @@ class FakeSlack(LocalHTTPFake):
 
     def _answer(self, method: str, body: dict[str, Any],
                 grant: Grant | None = None) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            if self.socket is None:
+                return {"ok": False, "error": "socket_mode_disabled"}
+            return {"ok": True, "url": self.socket.url}
         if method == "auth.test":
             grant = grant or Grant(TEAM_ID, "Test")
             return {"ok": True, "user_id": BOT_USER_ID, "team_id": grant.team_id,

@@ -38,7 +38,14 @@ def post_signed(
 
 def command_body(text: str, *, response_url: str, user_id: str = "U0ALICE",
                  trigger_id: str = "trigger-x", channel_id: str = "C0GENERAL") -> bytes:
-    return urlencode({
+    return urlencode(command_fields(text, response_url=response_url, user_id=user_id,
+                                    trigger_id=trigger_id, channel_id=channel_id)).encode()
+
+
+def command_fields(text: str, *, response_url: str, user_id: str = "U0ALICE",
+                   trigger_id: str = "trigger-x", channel_id: str = "C0GENERAL") -> dict[str, str]:
+    """A slash command's fields: a form over HTTP, an envelope's payload in Socket Mode."""
+    return {
         "token": "legacy-verification-token",
         "team_id": "T0TEST",
         "team_domain": "test",
@@ -52,7 +59,7 @@ def command_body(text: str, *, response_url: str, user_id: str = "U0ALICE",
         "is_enterprise_install": "false",
         "response_url": response_url,
         "trigger_id": trigger_id,
-    }).encode()
+    }
 
 
 def interactive_body(payload: dict[str, Any]) -> bytes:

@@ -24,11 +24,12 @@ from bot.slack import ids
 from bot.web.app import create_app
 from tests.support import fake_ots as fake_ots_module
 from tests.support.fake_ots import FakeOTS
-from tests.support.fake_slack import TEAM_ID, Call, FakeSlack
+from tests.support.fake_slack import APP_TOKEN, TEAM_ID, Call, FakeSlack
 from tests.support.servers import TEST_SERVER_KEY, ServedApp
 from tests.support.slack_requests import (
     SIGNING_SECRET,
     command_body,
+    command_fields,
     interactive_body,
     post_signed,
 )
@@ -66,6 +67,21 @@ def texts(body: dict[str, Any]) -> str:
 
 
 @dataclass
+class SocketAck:
+    """The app's acknowledgement of a Socket Mode envelope, read like an HTTP ack."""
+
+    payload: dict[str, Any] | None
+    status_code: int = 200
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.payload) if self.payload else ""
+
+    def json(self) -> Any:
+        return self.payload
+
+
+@dataclass
 class SlackWorld:
     served: ServedApp
     fake: FakeSlack
@@ -84,12 +100,23 @@ class SlackWorld:
         """`/ots text`; returns (the ack, its response_url, its trigger id)."""
         response_url = self.fake.response_url()
         trigger = trigger or self.fake.new_trigger()
+        if self.fake.socket is not None:
+            fields = command_fields(text, response_url=response_url, user_id=user,
+                                    trigger_id=trigger, channel_id=channel)
+            return self._envelope("slash_commands", fields), response_url, trigger
         body = command_body(text, response_url=response_url, user_id=user,
                             trigger_id=trigger, channel_id=channel)
         return post_signed(self.served.url, body), response_url, trigger
 
-    def interact(self, payload: dict[str, Any]) -> httpx.Response:
+    def interact(self, payload: dict[str, Any]) -> Any:
+        """Over signed HTTP, or as a Socket Mode envelope when the world uses Socket Mode."""
+        if self.fake.socket is not None:
+            return self._envelope("interactive", payload)
         return post_signed(self.served.url, interactive_body(payload))
+
+    def _envelope(self, kind: str, payload: dict[str, Any]) -> SocketAck:
+        assert self.fake.socket is not None
+        return SocketAck(self.fake.socket.send(kind, payload).get("payload"))
 
     def _common(self, user: str) -> dict[str, Any]:
         return {
@@ -227,19 +254,23 @@ def passphrase_values(passphrase: str | None) -> dict[str, dict[str, Any]]:
 @contextlib.contextmanager
 def slack_world(kind: str, workdir: Path, redis_url: str | None,
                 change: Callable[[Settings], Settings] | None = None, *,
-                anonymous: bool = False, **extra: str) -> Iterator[SlackWorld]:
+                anonymous: bool = False, socket_mode: bool = False,
+                **extra: str) -> Iterator[SlackWorld]:
     """The whole app as `python -m bot` builds it, on the chosen backend.
 
     `change` adjusts the settings beyond what the environment allows (e.g. a request
     lifetime of seconds, so that a test can watch one expire).
     `anonymous`: on Onetime Secret, without an account (no OTS_USERNAME/OTS_API_TOKEN).
+    `socket_mode`: Slack talks to the app over the fake's websocket, not signed HTTP.
     """
     with contextlib.ExitStack() as stack:
-        fake = stack.enter_context(FakeSlack())
+        fake = stack.enter_context(FakeSlack(socket_mode=socket_mode))
+        connection = ({"SLACK_APP_TOKEN": APP_TOKEN} if socket_mode
+                      else {"SLACK_SIGNING_SECRET": SIGNING_SECRET})
         env = {
             "DATA_DIR": str(workdir),
             "SLACK_BOT_TOKEN": fake.token,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            **connection,
             "SLACK_API_URL": fake.api_url,
             "PUBLIC_URL": "http://ots.test",
             **extra,
@@ -260,6 +291,8 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
             settings = change(settings)
         # scrypt's cost changes how long a passphrase check takes, nothing else.
         served = stack.enter_context(ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)))
+        if fake.socket is not None:
+            fake.socket.wait_connected()
         yield SlackWorld(served, fake, kind, ots, settings)
 
 
