@@ -103,7 +103,8 @@ def test_global_shortcut_opens_the_modal_without_a_response_url(form_world: Slac
 
 def test_message_shortcut_prefills_the_unescaped_text_and_warns(form_world: SlackWorld) -> None:
     escaped = "db: pa&amp;ss &lt;word&gt; on <https://db.example.com|db.example.com>"
-    ack, response_url, trigger = form_world.message_shortcut(escaped, user=new_user())
+    user = new_user()
+    ack, response_url, trigger = form_world.message_shortcut(escaped, user=user, author=user)
     assert ack.status_code == 200
     view = form_world.opened_view(trigger)
     element = blocks_by_id(view)[ids.SECRET_BLOCK]["element"]

@@ -198,3 +198,52 @@ def test_anonymous_onetimesecret_is_offered_seven_days_at_most(
     _, text_url, _ = world.command("typed", user=alice)
     assert "expires in 7 days" in world.replies(text_url)[0]["text"]
     assert ttl_sent(world, 2) == [str(7 * 86400)] * 2
+
+
+# -- 9: the message shortcut --------------------------------------------------------------
+
+
+def prefilled(view: dict[str, Any]) -> str:
+    block = next(b for b in view["blocks"] if b.get("block_id") == ids.SECRET_BLOCK)
+    return str(block["element"].get("initial_value", ""))
+
+
+def notes_of(view: dict[str, Any]) -> str:
+    return json.dumps([b for b in view["blocks"] if b["type"] == "context"])
+
+
+def test_message_shortcut_keeps_link_addresses_and_names_people_and_channels(
+    world: SlackWorld,
+) -> None:
+    carol, dave, me = new_user(), new_user(), new_user()
+    world.fake.add_user(carol, name="Carol Jones", display_name="carol")
+    world.fake.add_user(dave, name="Dave Smith")  # no display name: the real name
+    world.fake.add_channel("C0DEPLOY", "deploys")
+    text = ("<!here> <@{c}> and <@{d}>: the token for <#C0OPS|ops> and <#C0DEPLOY|> and "
+            "<#C0SECRET> is on <https://wiki.example.com/t|the wiki>, "
+            "<https://example.com|example.com>, <mailto:ops@example.com|ops@example.com>, "
+            "<@U0GHOST>: a &lt;b&gt; &amp; c").format(c=carol, d=dave)
+    _, _, trigger = world.message_shortcut(text, user=me, author=me)
+    view = world.opened_view(trigger)
+    assert prefilled(view) == (
+        "@here @carol and @Dave Smith: the token for #ops and #deploys and #C0SECRET is on "
+        "the wiki (https://wiki.example.com/t), example.com, ops@example.com, @U0GHOST: "
+        "a <b> & c")
+    assert "stays in the conversation's history until you delete it" in notes_of(view)
+
+
+def test_message_shortcut_on_someone_elses_message_warns_whose_it_is(world: SlackWorld) -> None:
+    me, author = new_user(), new_user()
+    _, _, trigger = world.message_shortcut("pw: hunter2", user=me, author=author)
+    notes = notes_of(world.opened_view(trigger))
+    assert f"This is <@{author}>'s message: you cannot delete it" in notes
+    assert "Ask them to delete it" in notes
+
+
+def test_message_shortcut_opens_in_time_when_slack_cannot_name_people(
+    world: SlackWorld,
+) -> None:
+    me, ghost = new_user(), new_user()
+    world.fake.fail("users.info", "missing_scope", match={"user": ghost})
+    _, _, trigger = world.message_shortcut(f"for <@{ghost}>: 42", user=me, author=me)
+    assert prefilled(world.opened_view(trigger)) == f"for @{ghost}: 42"

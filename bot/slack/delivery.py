@@ -135,6 +135,11 @@ class Messenger:
     async def user_info(self, user_id: str) -> dict[str, Any]:
         return await self._guard("users.info", self._client().users_info(user=user_id))
 
+    async def channel_info(self, channel_id: str) -> dict[str, Any]:
+        return await self._guard(
+            "conversations.info", self.client.conversations_info(channel=channel_id)
+        )
+
     async def post(self, channel: str, payload: dict[str, Any]) -> str:
         """Post a message; returns its ts."""
         answer = await self.call("chat.postMessage", channel=channel, **ephemeral(payload))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.slack import ids, modals
-from bot.slack.delivery import Origin
+from bot.slack import blocks, ids, modals
+from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
-from bot.slack.text import unescape
+from bot.slack.text import readable, references
 from bot.slack.views import open_share_modal
+
+# Names are looked up before the form opens, and its trigger id lives 3 s.
+NAME_LOOKUP_SECONDS = 1.0
 
 STAYS_IN_HISTORY = (
     ":warning: The original message stays in the conversation's history until you delete "
@@ -23,6 +27,50 @@ TOO_LONG = (
     "copied here. Paste the part that is secret."
 )
 NO_TEXT = "That message has no text to copy. Type or paste the secret here."
+SOMEONE_ELSES = (
+    ":warning: This is {author} message: you cannot delete it, and it stays in the "
+    "conversation's history until they do. Ask them to delete it once the secret is "
+    "shared, and change the secret if others may have seen it."
+)
+
+
+def history_note(message: dict[str, Any], user: str) -> str:
+    """The warning for the form: whose message stays in history, and what to do."""
+    author = message.get("user")
+    if author == user:
+        return STAYS_IN_HISTORY
+    whose = f"{blocks.mention(str(author))}'s" if author else "an app's"
+    return SOMEONE_ELSES.format(author=whose)
+
+
+async def names_in(deps: SlackDeps, text: str) -> dict[str, str]:
+    """Names of the people and channels a message mentions; what Slack will not say is left out."""
+    users, channels = references(text)
+
+    async def person(user_id: str) -> tuple[str, str | None]:
+        try:
+            info = (await deps.messenger.user_info(user_id)).get("user") or {}
+        except SlackFailure:
+            return user_id, None
+        profile = info.get("profile") or {}
+        name = profile.get("display_name") or info.get("real_name") or info.get("name")
+        return user_id, str(name) if name else None
+
+    async def channel(channel_id: str) -> tuple[str, str | None]:
+        try:
+            info = (await deps.messenger.channel_info(channel_id)).get("channel") or {}
+        except SlackFailure:
+            return channel_id, None
+        return channel_id, str(info["name"]) if info.get("name") else None
+
+    lookups = [person(u) for u in users] + [channel(c) for c in channels]
+    if not lookups:
+        return {}
+    try:
+        found = await asyncio.wait_for(asyncio.gather(*lookups), NAME_LOOKUP_SECONDS)
+    except TimeoutError:
+        return {}
+    return {key: name for key, name in found if name}
 
 
 async def open_share_modal_from_shortcut(
@@ -40,8 +88,9 @@ async def open_share_modal_from_message(
 ) -> None:
     await ack()
     message = shortcut.get("message") or {}
-    text = unescape(message.get("text") or "")
-    notes = [STAYS_IN_HISTORY]
+    raw = message.get("text") or ""
+    text = readable(raw, await names_in(deps, raw))
+    notes = [history_note(message, shortcut["user"]["id"])]
     if not text.strip():
         notes.append(NO_TEXT)
     elif len(text) > modals.MODAL_TEXT_LIMIT:

@@ -49,6 +49,7 @@ _REQUIRED = {
     "views.update": ("view",),
     "conversations.open": ("users",),
     "users.info": ("user",),
+    "conversations.info": ("channel",),
 }
 
 
@@ -189,6 +190,7 @@ class FakeSlack(LocalHTTPFake):
         self._used_triggers: set[str] = set()
         self._response_posts: dict[str, int] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        self._channels: dict[str, str] = {}
         self.views: dict[str, dict[str, Any]] = {}  # open modals by view id
         self.view_ids: dict[str, str] = {}  # trigger id -> id of the view it opened
         # Installations (distribution mode): live bot tokens -> their grant.
@@ -280,11 +282,15 @@ class FakeSlack(LocalHTTPFake):
             return self._issue(grant)
 
     def add_user(self, user_id: str, *, is_bot: bool = False, deleted: bool = False,
-                 name: str | None = None) -> None:
+                 name: str | None = None, display_name: str = "") -> None:
         self._users[user_id] = {
             "id": user_id, "name": name or user_id.lower(), "is_bot": is_bot,
             "deleted": deleted, "real_name": name or user_id, "tz": "Europe/Berlin",
+            "profile": {"display_name": display_name, "real_name": name or user_id},
         }
+
+    def add_channel(self, channel_id: str, name: str) -> None:
+        self._channels[channel_id] = name
 
     def fail(self, method: str, error: str, *, status: int = 200,
              retry_after: int | None = None, times: int = 1,
@@ -485,6 +491,11 @@ class FakeSlack(LocalHTTPFake):
             if info is None:
                 return {"ok": False, "error": "user_not_found"}
             return {"ok": True, "user": info}
+        if method == "conversations.info":
+            name = self._channels.get(body["channel"])
+            if name is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": body["channel"], "name": name}}
         if method in ("chat.postMessage", "chat.update"):
             return {"ok": True, "channel": body["channel"], "ts": body.get("ts")
                     or f"{time.time():.6f}", "message": {"text": body.get("text", "")}}

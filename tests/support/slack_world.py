@@ -133,11 +133,12 @@ class SlackWorld:
                    "trigger_id": trigger, "action_ts": "1700000000.000001"}
         return self.interact(payload), trigger
 
-    def message_shortcut(self, text: str | None, *, user: str,
-                         trigger: str | None = None) -> tuple[httpx.Response, str, str]:
+    def message_shortcut(self, text: str | None, *, user: str, trigger: str | None = None,
+                         author: str = "U0BOB") -> tuple[httpx.Response, str, str]:
+        """The shortcut on a message by `author` (someone else unless it is `user`)."""
         trigger = trigger or self.fake.new_trigger()
         response_url = self.fake.response_url()
-        message: dict[str, Any] = {"type": "message", "user": "U0BOB", "ts": "1700000000.000100"}
+        message: dict[str, Any] = {"type": "message", "user": author, "ts": "1700000000.000100"}
         if text is not None:
             message["text"] = text
         payload = {
