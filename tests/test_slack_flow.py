@@ -80,7 +80,8 @@ def test_ots_help_answers_with_usage(served: ServedApp, fake_slack: FakeSlack):
         post_signed(served.url, command_body(text, response_url=fake_slack.response_url()))
         reply = fake_slack.wait_for("response_url")[0].body
         assert reply["response_type"] == "ephemeral"
-        assert "/ots <text>" in reply["text"]
+        # Escaped for mrkdwn: a bare <text> would be read as Slack markup.
+        assert "/ots &lt;text&gt;" in reply["text"] and "<text>" not in reply["text"]
         assert not ANY_LINK.search(reply["text"])
 
 

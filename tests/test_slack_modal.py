@@ -212,11 +212,13 @@ def test_bots_and_deactivated_people_are_refused_in_the_modal(
 ) -> None:
     user, bob, other = new_user(), new_user(), new_user()
     form_world.fake.add_user(bob)
-    form_world.fake.add_user(other, **flags)
+    form_world.fake.add_user(other, name="Robo Helper", display_name="robo", **flags)
     view, _ = open_modal(form_world, user)
     ack = form_world.submit(view, share_values(secret="x", recipients=(bob, other)), user=user)
     errors = ack.json()["errors"]
-    assert f"<@{other}> {words}" in errors[ids.RECIPIENTS_BLOCK]
+    # Inline errors are plain text: a name, never a raw <@U…> mention.
+    assert f"@robo {words}" in errors[ids.RECIPIENTS_BLOCK]
+    assert other not in errors[ids.RECIPIENTS_BLOCK]
     assert f"<@{bob}>" not in errors[ids.RECIPIENTS_BLOCK]
 
 

@@ -20,7 +20,6 @@ from tests.support.slack_world import (
     KINDS,
     SlackWorld,
     eventually,
-    find_element,
     link_in,
     new_user,
     passphrase_values,
@@ -219,10 +218,10 @@ def test_message_shortcut_keeps_link_addresses_and_names_people_and_channels(
     world.fake.add_user(carol, name="Carol Jones", display_name="carol")
     world.fake.add_user(dave, name="Dave Smith")  # no display name: the real name
     world.fake.add_channel("C0DEPLOY", "deploys")
-    text = ("<!here> <@{c}> and <@{d}>: the token for <#C0OPS|ops> and <#C0DEPLOY|> and "
+    text = (f"<!here> <@{carol}> and <@{dave}>: the token for <#C0OPS|ops> and <#C0DEPLOY|> and "
             "<#C0SECRET> is on <https://wiki.example.com/t|the wiki>, "
             "<https://example.com|example.com>, <mailto:ops@example.com|ops@example.com>, "
-            "<@U0GHOST>: a &lt;b&gt; &amp; c").format(c=carol, d=dave)
+            "<@U0GHOST>: a &lt;b&gt; &amp; c")
     _, _, trigger = world.message_shortcut(text, user=me, author=me)
     view = world.opened_view(trigger)
     assert prefilled(view) == (
@@ -247,3 +246,96 @@ def test_message_shortcut_opens_in_time_when_slack_cannot_name_people(
     world.fake.fail("users.info", "missing_scope", match={"user": ghost})
     _, _, trigger = world.message_shortcut(f"for <@{ghost}>: 42", user=me, author=me)
     assert prefilled(world.opened_view(trigger)) == f"for @{ghost}: 42"
+
+
+# -- 10: wording ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    ("expired_trigger_id", "did not let the window open in time (it allows 3 seconds"),
+    ("exchanged_trigger_id", "was already used to open a window"),
+    ("internal_error", "Slack would not open the window (internal_error)"),
+])
+def test_each_views_open_failure_says_what_happened(
+    world: SlackWorld, error: str, said: str
+) -> None:
+    alice, bob = new_user(), new_user()
+    for text in ("", "gen"):  # the share form, and the generated password's window
+        trigger = world.fake.new_trigger()
+        world.fake.fail("views.open", error, match={"trigger_id": trigger})
+        _, response_url, _ = world.command(text, user=alice, trigger=trigger)
+        assert said in world.replies(response_url)[0]["text"]
+    share_to(world, alice, bob, secret="reveal-me-later")
+    dm = world.dms(bob)[0]
+    world.fake.fail("views.open", error)  # the next views.open: the Reveal button's
+    ack, response_url, trigger = world.click(dm, ids.REVEAL_ACTION, user=bob, channel=f"D{bob}")
+    assert ack.status_code == 200
+    assert said in world.replies(response_url)[0]["text"]
+    assert trigger not in world.fake.view_ids
+
+
+def test_plurals_in_the_burn_outcome(world: SlackWorld) -> None:
+    alice, bob, carol, dan = new_user(), new_user(), new_user(), new_user()
+    reply = share_to(world, alice, bob, carol, dan, secret="three ways")
+    assert "Each got their own link in a direct message" in reply["text"]
+    assert reveal_by_link(world, link_in(world.dms(bob)[0])) == "three ways"
+    _, burn_url, _ = world.click(reply, ids.BURN_ACTION, user=alice, channel="C0GENERAL")
+    text = world.replies(burn_url)[0]["text"]
+    assert "Burned 2 of them: nobody can open those any more." in text
+    assert "1 of them was already opened" in text
+    _, again_url, _ = world.click(reply, ids.BURN_ACTION, user=alice, channel="C0GENERAL")
+    assert "3 of them were already opened" in world.replies(again_url)[0]["text"]
+
+
+def test_one_recipient_is_not_told_each(world: SlackWorld) -> None:
+    alice, bob = new_user(), new_user()
+    reply = share_to(world, alice, bob, secret="just bob")
+    assert "They got the link in a direct message" in reply["text"]
+    assert "Each" not in reply["text"]
+    _, burn_url, _ = world.click(reply, ids.BURN_ACTION, user=alice, channel="C0GENERAL")
+    assert "Burned for" in world.replies(burn_url)[0]["text"]
+    _, again_url, _ = world.click(reply, ids.BURN_ACTION, user=alice, channel="C0GENERAL")
+    assert world.replies(again_url)[0]["text"].startswith(":information_source: It was")
+
+
+def test_burn_now_is_explained_where_it_first_appears(world: SlackWorld) -> None:
+    alice, bob = new_user(), new_user()
+    _, response_url, _ = world.command("explain burn", user=alice)
+    for answer in (world.replies(response_url)[0], share_to(world, alice, bob)):
+        contexts = json.dumps([b for b in answer["blocks"] if b["type"] == "context"])
+        assert "*Burn now* destroys the secret if nobody has opened it yet" in contexts
+    assert "API" not in json.dumps(world.fake.calls_to("chat.postMessage")[-1].body)
+
+
+def test_a_generated_password_that_could_not_be_stored_is_not_called_your_secret(
+    world: SlackWorld,
+) -> None:
+    if not world.fake_ots:
+        pytest.skip("the embedded store has no failure to script here")
+    world.fake_ots.fail_next("/share", 502, body=b"<html>502</html>", content_type="text/html")
+    _, response_url, trigger = world.command("gen", user=new_user())
+    reply = world.replies(response_url)[0]["text"]
+    assert "No password was made: it could not be stored." in reply
+    assert "Your secret" not in reply
+    shown = world.updated_views(world.fake.view_ids[trigger])[0]
+    assert "No password was made" in json.dumps(shown)
+
+
+def test_sending_a_secret_to_yourself_is_refused_with_a_reason(world: SlackWorld) -> None:
+    alice, bob = new_user(), new_user()
+    before = world.fake_ots.requests_to("/api/v1/share") if world.fake_ots else []
+    _, response_url, _ = world.command(f"<@{bob}> <@{alice}> to myself", user=alice)
+    reply = world.replies(response_url)[0]["text"]
+    assert "You picked yourself: secrets go to other people." in reply
+    assert "Nothing was shared." in reply
+    _, gen_url, gen_trigger = world.command(f"gen <@{alice}>", user=alice)
+    assert "You picked yourself" in world.replies(gen_url)[0]["text"]
+    assert gen_trigger not in world.fake.view_ids  # no password window was opened
+    _, _, trigger = world.command("", user=alice)
+    view = world.opened_view(trigger)
+    ack = world.submit(view, share_values(secret="x", recipients=(alice,)), user=alice)
+    assert ack.json()["errors"][ids.RECIPIENTS_BLOCK].startswith("You picked yourself")
+    assert not [c for c in world.fake.calls_to("chat.postMessage")
+                if c.body["channel"] in (f"D{alice}", f"D{bob}")]
+    if world.fake_ots:
+        assert world.fake_ots.requests_to("/api/v1/share") == before

@@ -18,7 +18,7 @@ from bot.errors import BackendError, SecretNotFound
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
-from bot.slack.views import TRIGGER_TOO_LATE, reveal_metadata, tell_quietly
+from bot.slack.views import form_failed, reveal_metadata, tell_quietly
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ async def open_reveal_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
     # No backend call before this: the trigger_id is good for 3 s.
     try:
         await deps.messenger.open_view(body["trigger_id"], view)
-    except SlackFailure:
-        await tell_quietly(deps, user, blocks.error_message(TRIGGER_TOO_LATE), _origin(body))
+    except SlackFailure as exc:
+        await tell_quietly(deps, user, blocks.error_message(form_failed(exc)), _origin(body))
 
 
 async def acknowledge(ack: AsyncAck) -> None:

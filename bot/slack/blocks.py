@@ -64,6 +64,11 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
+BURN_EXPLAINED = (
+    "*Burn now* destroys the secret if nobody has opened it yet: the link stops working."
+)
+
+
 def burn_button(value: str) -> dict[str, Any]:
     return {
         "type": "button",
@@ -95,7 +100,8 @@ def secret_link_message(
         context(_expiry_note(expires_at, ttl, passphrase)),
     ]
     if burn_value:
-        blocks.append({"type": "actions", "elements": [burn_button(burn_value)]})
+        blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
+                   context(BURN_EXPLAINED)]
     return {"text": text, "blocks": blocks}
 
 
@@ -113,9 +119,11 @@ def sent_to_recipients_message(
     (and, as plain text, what the secret store said when it refused)."""
     lines: list[str] = []
     if delivered:
+        how = ("Each got their own link in a direct message" if len(delivered) > 1
+               else "They got the link in a direct message")
         lines.append(
             f":closed_lock_with_key: Sent a one-time secret to {people(delivered)}. "
-            "Each got their own link in a direct message, with a *Reveal in Slack* button."
+            f"{how}, with a *Reveal in Slack* button."
         )
     for user_id, reason in failed:
         lines.append(f":warning: Nothing was shared with {mention(user_id)}: {reason.rstrip('.')}.")
@@ -126,7 +134,8 @@ def sent_to_recipients_message(
     if delivered:
         blocks.append(context(_expiry_note(expires_at, ttl, passphrase)))
         if burn_value:
-            blocks.append({"type": "actions", "elements": [burn_button(burn_value)]})
+            blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
+                       context(BURN_EXPLAINED)]
     return {"text": text, "blocks": blocks}
 
 
@@ -205,32 +214,38 @@ def burn_outcome_message(
 ) -> Message:
     """What the sender's message becomes after Burn now."""
     whose = f" for {people(recipients)}" if recipients else ""
+    several = burned + gone + failed > 1
     lines: list[str] = []
     if burned:
         lines.append(
-            f":fire: Burned{whose}: nobody can open {'it' if burned == 1 else 'them'} any more."
+            f":fire: Burned{whose}: nobody can open {'them' if several else 'it'} any more."
             if not gone and not failed
-            else f":fire: Burned {burned} of them: nobody can open those any more."
+            else f":fire: Burned {_of_them(burned)}: nobody can open "
+            f"{'it' if burned == 1 else 'those'} any more."
         )
     if gone:
         lines.append(
             ":information_source: "
-            + ("It was" if gone == 1 and not burned else f"{gone} of them were")
+            + (f"{_of_them(gone)} {'was' if gone == 1 else 'were'}" if several else "It was")
             + " already opened, burned or expired: there was nothing left to burn."
         )
     if failed:
         lines.append(
-            f":warning: {failed} could not be burned right now: the secret store is "
-            "unavailable. Try *Burn now* again in a minute."
+            f":warning: {_of_them(failed) if several else 'It'} could not be burned right "
+            "now: the secret store is unavailable. Try *Burn now* again in a minute."
         )
     text = "\n".join(lines)
     return {"text": text, "blocks": [section(text)]}
 
 
+def _of_them(count: int) -> str:
+    return f"{count} of them"
+
+
 _RECEIVED_VIA = {
     "slack": "revealed it in Slack",
     "page": "opened the link",
-    "api": "retrieved it through the API",
+    "api": "fetched it with a program (not in a browser)",
 }
 
 
@@ -264,11 +279,11 @@ def usage_message() -> Message:
         f"• `{COMMAND}` alone (or the *Share a secret* shortcut) opens a form: the secret, "
         "an optional passphrase, how long it lives, and up to 10 people to send it to. "
         "Tick *Generate a strong password* to have one made for you.\n"
-        f"• `{COMMAND} <text>` turns the text into a one-time link that only you see here; "
+        f"• `{COMMAND} &lt;text&gt;` turns the text into a one-time link that only you see here; "
         "send it to whoever needs it.\n"
-        f"• `{COMMAND} @someone <text>` sends it straight to that person: they get a direct "
-        "message with a *Reveal in Slack* button and the link. Everyone you name (up to 10) "
-        "gets their own one-time secret.\n"
+        f"• `{COMMAND} @someone &lt;text&gt;` sends it straight to that person: they get a "
+        "direct message with a *Reveal in Slack* button and the link. Everyone you name "
+        "(up to 10) gets their own one-time secret.\n"
         f"• `{COMMAND} gen` makes a strong random password, shows it to you once, and "
         f"gives you its one-time link (`{COMMAND} gen @someone` sends it to them).\n"
         f"• `{COMMAND} request @someone what for` asks them for a secret: they get a direct "

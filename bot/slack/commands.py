@@ -19,7 +19,13 @@ from bot.slack.ids import COMMAND
 from bot.slack.requesting import Requests
 from bot.slack.sharing import ShareRequest
 from bot.slack.text import split_mentions, unescape
-from bot.slack.views import TRIGGER_TOO_LATE, open_share_modal, show_generated, tell_quietly
+from bot.slack.views import (
+    SELF_RECIPIENT,
+    form_failed,
+    open_share_modal,
+    show_generated,
+    tell_quietly,
+)
 
 GENERATE_WORDS = ("gen", "generate")
 
@@ -42,6 +48,9 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         # `/ots gen @a @b`: mentions come after the word.
         recipients, rest = split_mentions(after)
         if not rest.strip():
+            if user in recipients:
+                await tell_quietly(deps, user, blocks.error_message(SELF_RECIPIENT), origin)
+                return
             if await _too_many(deps, user, recipients, origin):
                 return
             await share_generated(deps, command, origin, recipients)
@@ -55,6 +64,10 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         return
     if keyword == "help":
         await tell_quietly(deps, user, blocks.usage_message(), origin)
+    elif user in recipients and text.strip():
+        # Nothing is shared, not even with the others named: they can send it again.
+        await tell_quietly(deps, user, blocks.error_message(
+            f"{SELF_RECIPIENT} Nothing was shared."), origin)
     elif recipients and keyword in GENERATE_WORDS:
         await share_generated(deps, command, origin, recipients)
     elif not text.strip():
@@ -93,9 +106,9 @@ async def share_generated(
     )
     try:
         view_id = await deps.messenger.open_view(command.get("trigger_id") or "", waiting)
-    except SlackFailure:
+    except SlackFailure as exc:
         # The password is shown only in a modal: without one, make nothing.
-        await tell_quietly(deps, user, blocks.error_message(TRIGGER_TOO_LATE), origin)
+        await tell_quietly(deps, user, blocks.error_message(form_failed(exc)), origin)
         return
     result = await deps.sharer.share(ShareRequest(
         sender=user, team_id=command.get("team_id"), secret=None,

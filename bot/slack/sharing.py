@@ -152,7 +152,8 @@ class Sharer:
                 failed.append((recipient, exc.reason))
                 continue
             except BackendError as exc:
-                failed.append((recipient, f"the secret was not saved. {exc.message}"))
+                what = "the secret" if request.secret is not None else "the new password"
+                failed.append((recipient, f"{what} could not be stored. {exc.message}"))
                 if exc.service_text and exc.service_text not in said:
                     said.append(exc.service_text)
                 continue
@@ -229,7 +230,8 @@ class Sharer:
 
     async def _not_saved(self, request: ShareRequest, exc: BackendError) -> ShareResult:
         log.warning("share from Slack failed: %s", type(exc).__name__)
-        text = f"Your secret was not saved. {exc.message}"
+        text = (f"Your secret was not saved. {exc.message}" if request.secret is not None
+                else f"No password was made: it could not be stored. {exc.message}")
         await self._tell_sender(request, blocks.error_message(text, said=exc.service_text))
         return ShareResult(False, text, said=exc.service_text)
 

@@ -29,9 +29,28 @@ log = logging.getLogger(__name__)
 
 RECIPIENT_CHECK_SECONDS = 1.5  # the whole submission must be answered within 3 s
 REVEAL_ACK_SECONDS = 2.0  # longer, and the reveal's outcome arrives by views.update
-TRIGGER_TOO_LATE = (
-    "Slack did not let the form open in time (it allows 3 seconds). Please try again."
+_FORM_FAILURES = {
+    "expired_trigger_id": "Slack did not let the window open in time (it allows 3 seconds "
+                          "after you click or send the command). Please try again.",
+    "exchanged_trigger_id": "That click or command was already used to open a window. "
+                            "Please try again.",
+    "slack_unreachable": "Slack could not be reached to open the window. Please try again "
+                         "in a minute.",
+    "ratelimited": "Slack is limiting how often the app may open windows right now. Please "
+                   "try again in a minute.",
+}
+SELF_RECIPIENT = (
+    "You picked yourself: secrets go to other people. For a link you can keep or pass "
+    "on, leave yourself out."
 )
+
+
+def form_failed(failure: SlackFailure) -> str:
+    """Why a window (views.open) did not open, for the person who asked for it."""
+    return _FORM_FAILURES.get(failure.error, (
+        f"Slack would not open the window ({failure.error}). Please try again; if it keeps "
+        "happening, tell whoever runs this app."
+    ))
 
 
 async def open_share_modal(
@@ -56,8 +75,8 @@ async def open_share_modal(
     )
     try:
         await deps.messenger.open_view(trigger_id, view)
-    except SlackFailure:
-        await tell_quietly(deps, user_id, blocks.error_message(TRIGGER_TOO_LATE), origin)
+    except SlackFailure as exc:
+        await tell_quietly(deps, user_id, blocks.error_message(form_failed(exc)), origin)
 
 
 async def tell_quietly(
@@ -90,7 +109,7 @@ def _values(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def read_share_form(
-    view: dict[str, Any], deps: SlackDeps
+    view: dict[str, Any], deps: SlackDeps, sender: str = ""
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """(errors by block id, the form's values). Errors are written for the sender."""
     values = _values(view)
@@ -119,6 +138,8 @@ def read_share_form(
         errors[ids.RECIPIENTS_BLOCK] = f"Pick at most {modals.MAX_RECIPIENTS} people."
     elif not all(trust.is_id("user", r) for r in recipients):
         errors[ids.RECIPIENTS_BLOCK] = "Pick the people from the list."
+    elif sender in recipients:
+        errors[ids.RECIPIENTS_BLOCK] = SELF_RECIPIENT
     form = {
         "secret": None if generate else secret,
         "passphrase": passphrase,
@@ -142,10 +163,14 @@ async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str |
             info = (await deps.messenger.user_info(user)).get("user", {})
         except SlackFailure:
             return None
+        # Inline errors are plain text: a <@U…> mention would show as its raw id.
+        profile = info.get("profile") or {}
+        name = "@" + str(profile.get("display_name") or info.get("real_name")
+                         or info.get("name") or user)
         if info.get("is_bot") or info.get("id") == "USLACKBOT":
-            return f"{blocks.mention(user)} is a bot"
+            return f"{name} is a bot"
         if info.get("deleted"):
-            return f"{blocks.mention(user)} is deactivated"
+            return f"{name} is deactivated"
         return None
 
     try:
@@ -162,7 +187,7 @@ async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str |
 
 async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
     view = body["view"]
-    errors, form = read_share_form(view, deps)
+    errors, form = read_share_form(view, deps, body["user"]["id"])
     if not errors:
         problem = await unreachable_recipients(deps, form["recipients"])
         if problem:
