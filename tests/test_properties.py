@@ -357,6 +357,14 @@ def test_unescape_gives_back_exactly_what_was_typed(typed: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(typed=TEXT)
+def test_a_message_without_markup_is_copied_exactly(typed: str) -> None:
+    from bot.slack.text import readable
+
+    assert readable(slack_escape(typed)) == typed
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     users=st.lists(st.from_regex(r"[UW][A-Z0-9]{2,10}", fullmatch=True), max_size=3),
     labels=st.booleans(),

@@ -15,7 +15,7 @@ from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import origin_from_metadata, origin_metadata
 from bot.slack.notify import sender_of
 from bot.slack.sharing import burn_value, reveal_value, slack_owner
-from bot.slack.text import split_mentions, unescape
+from bot.slack.text import readable, references, split_mentions, unescape
 from bot.slack.views import reveal_metadata
 from tests.support.fake_slack import check_blocks
 
@@ -39,6 +39,28 @@ def test_leading_mentions_are_recipients(text: str, users: tuple[str, ...], rest
 def test_an_escaped_mention_in_a_secret_stays_text_after_unescaping() -> None:
     users, rest = split_mentions("&lt;@U1&gt; is not a mention")
     assert users == () and unescape(rest) == "<@U1> is not a mention"
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("<https://wiki.example.com|the wiki>", "the wiki (https://wiki.example.com)"),
+    ("<https://wiki.example.com>", "https://wiki.example.com"),
+    ("<http://example.com|example.com>", "example.com"),  # typed as an address
+    ("<https://example.com/|example.com>", "example.com"),
+    ("<mailto:ops@example.com|ops@example.com>", "ops@example.com"),
+    ("<mailto:ops@example.com|the ops team>", "the ops team (ops@example.com)"),
+    ("<!here> <!channel> <!everyone>", "@here @channel @everyone"),
+    ("<!subteam^S1|@oncall> <!subteam^S2>", "@oncall @S2"),
+    ("<!date^1700000000^{date}|Nov 14>", "Nov 14"),
+    ("<#C1|ops> <#C2|> <#C3>", "#ops #deploys #C3"),
+    ("<@U1> <@U2|legacy> <@U3>", "@Carol @legacy @U3"),
+    ("a &lt;b&gt; &amp;lt; c", "a <b> &lt; c"),
+])
+def test_message_text_is_rendered_as_people_read_it(text: str, shown: str) -> None:
+    assert readable(text, {"U1": "Carol", "C2": "deploys"}) == shown
+
+
+def test_references_are_people_and_unnamed_channels() -> None:
+    assert references("<@U1> <#C1|ops> <#C2|> <@U1> <#C3>") == (["U1"], ["C2", "C3"])
 
 
 def receipt(passphrase: bool = False) -> Receipt:

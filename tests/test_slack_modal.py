@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.slack import ids
+from tests.support.block_kit import validate_recorded
 from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     KINDS,
@@ -38,6 +39,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
                      MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
         yield world
+        assert validate_recorded(world.fake) > 0
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +48,7 @@ def form_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorld]
     with slack_world("sqlite", tmp_path_factory.mktemp("slack"), None,
                      MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
         yield world
+        assert validate_recorded(world.fake) > 0
 
 
 def open_modal(world: SlackWorld, user: str) -> tuple[dict, str]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot.slack import ids, modals
+from tests.support.block_kit import validate_recorded
 from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     KINDS,
@@ -37,6 +38,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
                      PASSPHRASE_ATTEMPTS=str(ATTEMPTS), RECEIPT_POLL_SECONDS="1") as world:
         yield world
+        assert validate_recorded(world.fake) > 0
 
 
 def share_to(world: SlackWorld, sender: str, *recipients: str, secret: str = "pa55-word",
