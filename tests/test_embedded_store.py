@@ -28,7 +28,7 @@ from bot.backends.embedded import (
 from bot.backends.storage import Storage
 from bot.backends.storage.redis_storage import RedisStorage
 from bot.backends.storage.sqlite_storage import SQLiteStorage
-from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound
+from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound, WrongPassphrase
 from bot.serverkey import ServerKey
 from tests.support.servers import RedisServer
 
@@ -303,12 +303,17 @@ async def test_too_many_wrong_passphrases_burn_the_secret(storage: Storage) -> N
     assert receipt.secret_key is not None
     for attempt in range(3):
         assert await store.peek(receipt.secret_key) is True, attempt
-        with pytest.raises(SecretNotFound):
+        with pytest.raises(WrongPassphrase) as wrong:
             await store.reveal(receipt.secret_key, f"guess {attempt}")
+        # Counted down from the store's own counter; 0 means this try destroyed it.
+        assert wrong.value.tries_left == 2 - attempt
+        assert wrong.value.destroyed is (attempt == 2)
+        assert wrong.value.message == SecretNotFound().message  # says no more than that
 
     assert await store.peek(receipt.secret_key) is None
-    with pytest.raises(SecretNotFound):
+    with pytest.raises(SecretNotFound) as gone:
         await store.reveal(receipt.secret_key, passphrase)
+    assert not isinstance(gone.value, WrongPassphrase)  # gone, not a wrong passphrase
     burned = await store.receipt(receipt.metadata_key)
     assert burned.state == "burned" and burned.secret_key is None
 
