@@ -58,6 +58,9 @@ class Capabilities:
     # A Slack user id may be kept as a receipt's `recipient`; Onetime Secret would
     # try to e-mail it.
     holds_slack_recipients: bool
+    # The longest lifetime the backend keeps, if it has a limit of its own (it
+    # would silently shorten a longer one); None: MAX_TTL alone decides.
+    max_ttl: int | None = None
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,8 @@ class OnetimeSecretBackend:
         self.host = urlsplit(self.origin).netloc or self.origin
         self.username = username or None
         self._auth = httpx.BasicAuth(username, api_token) if username and api_token else None
+        if self._auth is None:
+            self.capabilities = replace(self.capabilities, max_ttl=ANONYMOUS_MAX_TTL)
         self._timeout = timeout
         self._read_attempts = max(1, read_attempts)
         self._backoff = backoff
@@ -147,11 +149,6 @@ class OnetimeSecretBackend:
         self._clock = clock
         self._deadline = deadline
         self._max_response_bytes = max_response_bytes
-
-    @property
-    def ttl_limit(self) -> int | None:
-        """The longest lifetime this service keeps (None: no limit of its own)."""
-        return None if self._auth is not None else ANONYMOUS_MAX_TTL
 
     # -- links --------------------------------------------------------------
 

@@ -39,10 +39,10 @@ class SlackDeps:
 def lifetimes(settings: Settings, backend: SecretBackend) -> tuple[int, int]:
     """(default, maximum) secret lifetime: the settings, within what the backend keeps.
 
-    A backend with a limit of its own says so in `ttl_limit` (anonymous Onetime
-    Secret: 7 days); offering more would promise what it silently cuts short.
+    A backend with a limit of its own says so in its capabilities (anonymous
+    Onetime Secret: 7 days); offering more would promise what it cuts short.
     """
-    limit = getattr(backend, "ttl_limit", None)
+    limit = backend.capabilities.max_ttl
     max_ttl = min(settings.max_ttl, limit) if limit else settings.max_ttl
     return min(settings.default_ttl, max_ttl), max_ttl
 
