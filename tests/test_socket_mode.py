@@ -130,6 +130,12 @@ def test_connected_is_logged_once_connected_and_sigterm_stops(tmp_path: Path) ->
         assert ack["envelope_id"]
         (usage,) = fake.wait_for("response_url")
         assert "Share a secret once" in usage.body["text"]
+        fake.socket.send("slash_commands", {
+            "command": "/ots", "text": "sock-secret-4711", "user_id": "U0ALICE",
+            "team_id": "T0TEST", "channel_id": "C0GENERAL",
+            "response_url": fake.response_url(), "trigger_id": fake.new_trigger()})
+        link = link_in(fake.wait_for("response_url", 2)[1].body)
+        assert "sock-secret-4711" not in server.log() and link not in server.log()
         assert stops_on_sigterm(server) < 10
         assert "Traceback" not in server.log()
 
