@@ -319,6 +319,11 @@ def test_a_generated_password_that_could_not_be_stored_is_not_called_your_secret
     assert "Your secret" not in reply
     shown = world.updated_views(world.fake.view_ids[trigger])[0]
     assert "No password was made" in json.dumps(shown)
+    bob = new_user()
+    world.fake_ots.fail_next("/share", 502, body=b"<html>502</html>", content_type="text/html")
+    _, people_url, _ = world.command(f"gen <@{bob}>", user=new_user())
+    reply = world.replies(people_url)[0]["text"]
+    assert f"Nothing was shared with <@{bob}>: the new password was not saved." in reply
 
 
 def test_sending_a_secret_to_yourself_is_refused_with_a_reason(world: SlackWorld) -> None:

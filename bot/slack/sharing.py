@@ -153,7 +153,7 @@ class Sharer:
                 continue
             except BackendError as exc:
                 what = "the secret" if request.secret is not None else "the new password"
-                failed.append((recipient, f"{what} could not be stored. {exc.message}"))
+                failed.append((recipient, f"{what} was not saved. {exc.message}"))
                 if exc.service_text and exc.service_text not in said:
                     said.append(exc.service_text)
                 continue
