@@ -45,7 +45,7 @@ from bot.slack import blocks, ids, modals, request_blocks, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps, origin_from_metadata
 from bot.slack.sharing import OUTSIDE, ShareRequest
-from bot.slack.views import TRIGGER_TOO_LATE, _values, read_share_form, show_generated
+from bot.slack.views import _values, form_failed, read_share_form, show_generated
 from bot.slack.workspaces import NotInstalled
 
 log = logging.getLogger(__name__)
@@ -286,12 +286,12 @@ class Requests:
         })
         view = request_blocks.answer_modal(
             requester=request.requester, what_for=request.what_for, private_metadata=meta,
-            default_ttl=self.deps.settings.default_ttl, max_ttl=self.deps.settings.max_ttl,
+            default_ttl=self.deps.default_ttl, max_ttl=self.deps.max_ttl,
         )
         try:
             await self.messenger.open_view(body["trigger_id"], view)
-        except SlackFailure:
-            await self._tell(user, blocks.error_message(TRIGGER_TOO_LATE), _origin(body))
+        except SlackFailure as exc:
+            await self._tell(user, blocks.error_message(form_failed(exc)), _origin(body))
 
     async def answer_from_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         view, user = body["view"], body["user"]["id"]
@@ -544,7 +544,7 @@ class Requests:
             async with self._acting_for(claimed.request):
                 await self.deps.sharer.deliver_from_outside(
                     requester=claimed.request.requester, value=secret, passphrase=passphrase,
-                    ttl=self.deps.settings.default_ttl, about=claimed.request.what_for,
+                    ttl=self.deps.default_ttl, about=claimed.request.what_for,
                 )
         except NotInstalled as exc:
             log.warning("request link answer not delivered: %s", exc)
