@@ -61,6 +61,13 @@ class Settings:
     public_url: str = "http://localhost:3000"
     data_dir: Path = Path("data")
     redis_url: str | None = field(default=None, repr=False)
+    # Seconds a Redis command may take to answer; reveals and burns wait twice as
+    # long (their outcome matters more than their speed: see bot/backends/storage).
+    redis_timeout: int = 5
+    # Replicas that must hold a new secret before it is acknowledged (Redis WAIT);
+    # None: 1 on redis+cluster:// and redis+sentinel://, 0 on a single server.
+    redis_wait_replicas: int | None = None
+    redis_wait_ms: int = 1000  # how long a create waits for those replicas
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
@@ -139,6 +146,9 @@ class Settings:
             public_url=env.url("PUBLIC_URL", f"http://localhost:{port}"),
             data_dir=Path(env.get("DATA_DIR") or "data"),
             redis_url=env.redis_url("REDIS_URL"),
+            redis_timeout=env.integer("REDIS_TIMEOUT", 5, minimum=1, maximum=60),
+            redis_wait_replicas=env.optional_integer("REDIS_WAIT_REPLICAS", minimum=0, maximum=16),
+            redis_wait_ms=env.integer("REDIS_WAIT_MS", 1000, minimum=10, maximum=30_000),
             slack_bot_token=env.get("SLACK_BOT_TOKEN"),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET"),
             slack_app_token=env.get("SLACK_APP_TOKEN"),
@@ -283,6 +293,13 @@ class _Env:
             raise ConfigError(name, f"must be at most {maximum}, got {value}")
         return value
 
+    def optional_integer(
+        self, name: str, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
+        if self.get(name) is None:
+            return None
+        return self.integer(name, 0, minimum=minimum, maximum=maximum)
+
     def url(self, name: str, default: str) -> str:
         return self.optional_url(name) or default.rstrip("/")
 
@@ -305,9 +322,13 @@ class _Env:
         raw = self.get(name)
         if raw is None:
             return None
-        if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        from bot.backends.storage import redis_url
+
+        try:
+            redis_url.parse(raw)
+        except redis_url.BadRedisURL as exc:
             # The value may hold a password: never echo it.
-            raise ConfigError(name, "must be a redis://, rediss:// or unix:// URL")
+            raise ConfigError(name, str(exc)) from None
         return raw
 
     def server_key(self, name: str) -> bytes | None:

@@ -13,6 +13,8 @@ in `service_text`.
      ├── RateLimited          too many requests; try again later
      ├── InvalidRequest       the request itself is wrong (empty or oversized secret, …)
      └── BackendUnavailable   the store or the service cannot be reached or answered garbage
+          └── OutcomeUnknown  a reveal or burn was sent but its answer never came:
+                              the secret may have been used up
 """
 
 from __future__ import annotations
@@ -74,3 +76,15 @@ class InvalidRequest(BackendError):
 
 class BackendUnavailable(BackendError):
     default_message = "The secret store is unavailable right now. Please try again shortly."
+
+
+class OutcomeUnknown(BackendUnavailable):
+    """A command that uses up a secret (reveal, burn) reached the store, or may have,
+    but its answer did not come back. It must never be reported as "nothing
+    happened": the secret may be gone."""
+
+    default_message = (
+        "The secret store did not answer in time, so it is not known whether this went "
+        "through: the secret may have been used up. If it is gone, ask the sender to "
+        "share it again."
+    )

@@ -8,6 +8,7 @@ import pytest
 from tests.support.browser import chromium  # noqa: F401 (a fixture for every module)
 from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
+from tests.support.redis_topologies import RedisClusterSetup, SentinelSetup, redis_url_for
 from tests.support.server_process import APP_VARIABLES
 from tests.support.servers import TEST_SERVER_KEY, RedisServer, ServedApp, redis_server
 
@@ -38,6 +39,43 @@ def redis_url(redis_srv: RedisServer) -> Iterator[str]:
     yield redis_srv.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterSetup]:
+    """A real Redis Cluster: 3 masters, 3 replicas (started once, ~3 s)."""
+    cluster = RedisClusterSetup(tmp_path_factory.mktemp("cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
+    """A real Sentinel setup: a master, its replica and three sentinels."""
+    setup = SentinelSetup(tmp_path_factory.mktemp("sentinel"))
+    try:
+        setup.start()
+        yield setup
+    finally:
+        setup.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisClusterSetup) -> str:
+    """REDIS_URL of the cluster, every master emptied (and healthy again after a fault test)."""
+    redis_cluster.wait_healthy()
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def sentinel_url(redis_sentinel: SentinelSetup) -> str:
+    redis_sentinel.wait_healthy()
+    redis_sentinel.flush()
+    return redis_sentinel.url
+
+
 @pytest.fixture
 def fake_slack() -> Iterator[FakeSlack]:
     with FakeSlack() as fake:
@@ -58,6 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "embedded_only: needs the embedded store (e.g. the reveal page) even in "
         "an any_backend module")
+    config.addinivalue_line(
+        "markers", "redis_topologies: also run on Redis Cluster and Sentinel (store_kind "
+        "'redis-cluster' and 'redis-sentinel')")
+    config.addinivalue_line(
+        "markers", "slow: a fault test that takes seconds (failovers, freezes); runs in CI too")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -66,9 +109,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keep, drop = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
-        on_ots = callspec is not None and callspec.params.get("store_kind") == "onetimesecret"
+        kind = callspec.params.get("store_kind") if callspec is not None else None
+        on_ots = kind == "onetimesecret"
         opted_in = item.get_closest_marker("any_backend") is not None
         if on_ots and (not opted_in or item.get_closest_marker("embedded_only") is not None):
+            drop.append(item)
+        elif kind in ("redis-cluster", "redis-sentinel") and (
+            item.get_closest_marker("redis_topologies") is None
+        ):
             drop.append(item)
         else:
             keep.append(item)
@@ -77,7 +125,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-@pytest.fixture(params=["sqlite", "redis", "onetimesecret"])
+@pytest.fixture(params=["sqlite", "redis", "onetimesecret", "redis-cluster", "redis-sentinel"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -101,8 +149,9 @@ def app_env(store_kind: str, request: pytest.FixtureRequest, data_dir: Path,
         "SLACK_API_URL": fake_slack.api_url,
         "PUBLIC_URL": "http://ots.test",
     }
-    if store_kind == "redis":
-        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    url = redis_url_for(store_kind, request)
+    if url is not None:
+        env["REDIS_URL"] = url
         env["SERVER_KEY"] = TEST_SERVER_KEY
     if store_kind == "onetimesecret":
         from tests.support import fake_ots

@@ -28,6 +28,7 @@ from bot.appstore import open_app_store
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.factory import make_backend
 from bot.config import Settings
+from tests.support.redis_topologies import redis_url_for
 from tests.support.server_process import (
     TEST_SCRYPT_N,
     UNLIMITED,
@@ -52,8 +53,9 @@ class Answer:
 def store_env(store_kind: str, data_dir: Path, request: pytest.FixtureRequest) -> dict[str, str]:
     env = {"DATA_DIR": str(data_dir), "PUBLIC_URL": "http://ots.test", **UNLIMITED,
            "TEST_SCRYPT_N": str(TEST_SCRYPT_N)}
-    if store_kind == "redis":
-        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+    url = redis_url_for(store_kind, request)
+    if url is not None:
+        env["REDIS_URL"] = url
     return env
 
 

@@ -18,6 +18,7 @@ from bot.backends.storage import Storage
 from bot.backends.storage.redis_storage import RedisStorage
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.errors import BackendUnavailable
+from tests.support.redis_topologies import redis_url_for
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -26,13 +27,15 @@ OpenStorage = Callable[[], Storage]
 RACERS = 50
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "redis-cluster", "redis-sentinel"])
 def open_storage(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStorage:
-    """Opens another storage instance on the same SQLite file or the same Redis."""
+    """Opens another storage instance on the same SQLite file or the same Redis (one
+    server, a Cluster of 3 masters and 3 replicas, or a Sentinel-managed master)."""
     if request.param == "sqlite":
         path = tmp_path / "store.sqlite3"
         return lambda: SQLiteStorage(path)
-    url = request.getfixturevalue("redis_url")
+    url = redis_url_for(request.param, request)
+    assert url is not None
     return lambda: RedisStorage.from_url(url)
 
 

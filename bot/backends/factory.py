@@ -20,7 +20,13 @@ def make_storage(settings: Settings) -> Storage:
     """The app's store, counted and timed for /metrics."""
     if settings.redis_url:
         return InstrumentedStorage(
-            RedisStorage.from_url(settings.redis_url), pool_size=MAX_CONNECTIONS
+            RedisStorage.from_url(
+                settings.redis_url,
+                timeout=settings.redis_timeout,
+                wait_replicas=settings.redis_wait_replicas,
+                wait_ms=settings.redis_wait_ms,
+            ),
+            pool_size=MAX_CONNECTIONS,
         )
     return InstrumentedStorage(SQLiteStorage(settings.data_dir / SQLITE_FILENAME), pool_size=1)
 

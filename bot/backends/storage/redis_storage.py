@@ -1,22 +1,65 @@
-"""Redis storage: what several replicas share. Works on Redis Cluster too.
+"""Redis storage: what several replicas share. One server, Redis Cluster or Sentinel.
 
-Every primitive is one command or one Lua script on one key, so each is atomic
-on the server and needs no cross-slot transaction. Expiry is Redis's own TTL.
+Every primitive is one command or one Lua script on one key, so each is atomic on
+the server and needs no cross-slot step: on Redis Cluster every key the app uses
+lands in a slot of its own and nothing ever spans two. Expiry is Redis's own TTL.
+
+The topology comes from REDIS_URL (see redis_url.py) and is chosen in
+`RedisStorage.from_url` only; the primitives below are the same on all three.
+
+What a caller is told when something goes wrong:
+- the server refused the command (read-only, out of memory, MOVED, MISCONF, …) or
+  no connection could be made: `BackendUnavailable`, and nothing happened;
+- a reveal or a burn (`take`, `delete`) was sent but no answer came back in time
+  or the connection broke while waiting: `OutcomeUnknown`, because the secret may
+  have been used up. Nothing is ever resent: a resent GETDEL would answer
+  "nothing there" for a secret the first one consumed.
+- `put` (every create) is acknowledged only once `wait_replicas` replicas hold it
+  (WAIT), when the master has replicas at all; otherwise the new key is deleted
+  again and the caller gets `BackendUnavailable`, so nobody is handed a link to a
+  secret one node's failure could lose.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    MovedError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.errors import BackendUnavailable
+from bot.backends.storage import redis_url
+from bot.errors import BackendUnavailable, OutcomeUnknown
 
-MAX_CONNECTIONS = 100  # per process
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 100  # per process (per node on Redis Cluster)
 POOL_WAIT = 5.0  # seconds an operation may wait for a free connection
+PROBE_TTL_MS = 5000
+WARN_EVERY = 60.0  # seconds between two warnings of the same kind
 
 _REPLACE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -32,67 +75,230 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
+_INDEX_ADD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local keep = tonumber(ARGV[4])
+if keep > 0 then
+    -- Ranks count up from the lowest score: drop all but the top `keep`.
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(keep + 1))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 _POP_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return due
 """
 
+# Every way a command can fail (RedisClusterException: no node known for a slot).
+_FAILURES = (RedisError, RedisClusterException, OSError, TimeoutError)
+
+NOT_REPLICATED = (
+    "The secret store could not confirm a copy of the secret on a replica in time, "
+    "so it was not kept. Please try again shortly."
+)
+
 
 class RedisStorage:
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "ots:") -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis | RedisCluster,
+        *,
+        prefix: str = "ots:",
+        timeout: float = 5.0,
+        wait_replicas: int = 0,
+        wait_ms: int = 1000,
+        topology: redis_url.Topology = "standalone",
+        sentinels: Sentinel | None = None,
+    ) -> None:
         self._redis = client
+        self._sentinels = sentinels
         self._prefix = prefix
+        self.topology = topology
+        self._timeout = timeout
+        self._wait_replicas = wait_replicas
+        self._wait_ms = wait_ms
+        self._warned: dict[str, float] = {}
         self._replace = client.register_script(_REPLACE)
         self._incr = client.register_script(_INCR)
+        self._index_add = client.register_script(_INDEX_ADD)
         self._pop_due = client.register_script(_POP_DUE)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisStorage:
-        # A blocking pool: when all its connections are busy, an operation waits
-        # for one (up to POOL_WAIT seconds). redis-py's default pool raises at
-        # once instead, which turned any burst of over 100 concurrent requests
-        # into 503s (tests/test_exactly_once.py races more than that).
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT,
-            socket_connect_timeout=2.0,
-            socket_timeout=5.0,
-            health_check_interval=30,
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        wait_replicas: int | None = None,
+        wait_ms: int = 1000,
+    ) -> RedisStorage:
+        """The one place the topology is chosen. `timeout`: seconds an ordinary
+        command may take; reveals and burns wait twice as long for their answer.
+        `wait_replicas`: None means 1 on Cluster and Sentinel, 0 on one server."""
+        target = redis_url.parse(url)
+        if wait_replicas is None:
+            wait_replicas = 0 if target.topology == "standalone" else 1
+        options: dict[str, Any] = {
+            "socket_connect_timeout": min(2.0, timeout),
+            # The longest wait any command gets (a reveal's); ordinary commands are
+            # cut off sooner by `_call`.
+            "socket_timeout": 2 * timeout,
             # Never resend a command: if GETDEL or DEL ran but its answer was lost,
             # a resend answers "nothing there" and the secret is lost without a word.
-            # A failure must reach the caller as BackendUnavailable instead.
-            retry=Retry(NoBackoff(), 0),
-            **kwargs,
+            # A failure must reach the caller instead.
+            "retry": Retry(NoBackoff(), 0),
+        }
+        client: aioredis.Redis | RedisCluster
+        if target.topology == "cluster":
+            client = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in target.hosts],
+                username=target.username,
+                password=target.password,
+                ssl=target.tls,
+                max_connections=MAX_CONNECTIONS,
+                # After a failover a node answers MOVED or cannot be reached: the
+                # client relearns the slots (a redirect is never a resend of a
+                # command that ran).
+                **options,
+            )
+        elif target.topology == "sentinel":
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(target.hosts),
+                sentinel_kwargs={
+                    "socket_connect_timeout": options["socket_connect_timeout"],
+                    "socket_timeout": timeout,
+                    "ssl": target.tls,
+                },
+                username=target.username,
+                password=target.password,
+                ssl=target.tls,
+                db=target.db,
+                **options,
+            )
+            # The pool asks the sentinels for the master on every new connection and
+            # drops a connection whose server turned replica (ReadOnlyError), so a
+            # failover needs no restart.
+            client = sentinel.master_for(target.service, max_connections=MAX_CONNECTIONS)
+            return cls(
+                client, timeout=timeout, wait_replicas=wait_replicas, wait_ms=wait_ms,
+                topology="sentinel", sentinels=sentinel,
+            )
+        else:
+            # A blocking pool: when all its connections are busy, an operation waits
+            # for one (up to POOL_WAIT seconds). redis-py's default pool raises at
+            # once instead, which turned any burst of over 100 concurrent requests
+            # into 503s (tests/test_exactly_once.py races more than that).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=POOL_WAIT,
+                health_check_interval=30,
+                **options,
+            )
+            client = aioredis.Redis.from_pool(pool)
+        return cls(
+            client, timeout=timeout, wait_replicas=wait_replicas, wait_ms=wait_ms,
+            topology=target.topology,
         )
-        return cls(aioredis.Redis.from_pool(pool))
 
     def _k(self, key: str) -> str:
         return self._prefix + key
 
-    async def _call(self, awaitable: Any) -> Any:
+    async def _call(self, awaitable: Awaitable[Any], *, consumes: bool = False) -> Any:
+        """Run one command, translating every failure. `consumes`: the command may
+        use up a secret, so it waits longer, and a lost answer is OutcomeUnknown."""
         try:
-            return await awaitable
-        except (RedisError, OSError) as exc:
+            if consumes:
+                return await awaitable  # bounded by the socket timeout (2 × timeout)
+            async with asyncio.timeout(self._timeout):
+                return await awaitable
+        except _FAILURES as exc:
             # redis-py's messages can hold the URL (and its password): name the kind only.
+            if consumes and _maybe_ran(exc):
+                raise OutcomeUnknown from None
             raise BackendUnavailable(
-                f"The secret store (Redis) is unavailable: {type(exc).__name__}."
+                f"The secret store (Redis) is unavailable: {_kind(exc)}."
             ) from None
 
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._warned.get(kind, -WARN_EVERY) >= WARN_EVERY:
+            self._warned[kind] = now
+            log.warning(message, *args)
+
+    # -- the primitives ---------------------------------------------------------
+
     async def put(self, key: str, value: bytes, ttl: int) -> bool:
-        return bool(await self._call(self._redis.set(self._k(key), value, ex=ttl, nx=True)))
+        k = self._k(key)
+        if self._wait_replicas <= 0:
+            return bool(await self._call(self._redis.set(k, value, ex=ttl, nx=True)))
+        stored, acked, node = await self._call(self._set_and_wait(k, value, ttl))
+        if not stored or acked >= self._wait_replicas:
+            return bool(stored)
+        # Fewer replicas than asked: fine only if the master has none to ask.
+        replicas = await self._call(self._connected_replicas(node))
+        if replicas == 0 and acked == 0:
+            self._warn(
+                "no-replica",
+                "Redis: the master holding a new secret has no replica connected; it "
+                "was acknowledged without a copy (REDIS_WAIT_REPLICAS=%d)",
+                self._wait_replicas,
+            )
+            return True
+        if acked >= replicas > 0:
+            return True
+        self._warn("not-replicated", "Redis: WAIT timed out; a new secret was refused")
+        try:
+            await self._call(self._redis.delete(k))
+        except BackendUnavailable:
+            pass  # it expires with its TTL; nobody was given its link
+        raise BackendUnavailable(NOT_REPLICATED)
+
+    async def _set_and_wait(
+        self, k: str, value: bytes, ttl: int
+    ) -> tuple[bool, int, ClusterNode | None]:
+        """SET NX, then WAIT on the same connection (WAIT counts that connection's writes)."""
+        if isinstance(self._redis, RedisCluster):
+            await self._redis.initialize()  # learns the slots once, and after a failover
+            node = self._redis.get_node_from_key(k)
+            cpipe = self._redis.pipeline()
+            cpipe.set(k, value, ex=ttl, nx=True)
+            cpipe.execute_command("WAIT", self._wait_replicas, self._wait_ms, target_nodes=node)
+            stored, acked = await cpipe.execute()
+            if self._redis.get_node_from_key(k) is not node:
+                # The slot moved while we wrote: WAIT asked the wrong node.
+                raise BackendUnavailable("The secret store (Redis) is failing over.")
+            return bool(stored), _count(acked), node
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(k, value, ex=ttl, nx=True)
+            pipe.execute_command("WAIT", self._wait_replicas, self._wait_ms)
+            stored, acked = await pipe.execute()
+        return bool(stored), int(acked), None
+
+    async def _connected_replicas(self, node: ClusterNode | None) -> int:
+        if isinstance(self._redis, RedisCluster):
+            role = await self._redis.execute_command("ROLE", target_nodes=node)
+        else:
+            role = await self._redis.execute_command("ROLE")  # type: ignore[no-untyped-call]
+        if isinstance(role, dict):  # a cluster answer keyed by node
+            role = next(iter(role.values()))
+        return len(role[2]) if role and _text(role[0]) == "master" else 0
 
     async def get(self, key: str) -> bytes | None:
         value: bytes | None = await self._call(self._redis.get(self._k(key)))
         return value
 
     async def take(self, key: str) -> bytes | None:
-        value: bytes | None = await self._call(self._redis.getdel(self._k(key)))
+        value: bytes | None = await self._call(
+            self._redis.getdel(self._k(key)), consumes=True
+        )
         return value
 
     async def delete(self, key: str) -> bool:
-        return int(await self._call(self._redis.delete(self._k(key)))) == 1
+        return int(await self._call(self._redis.delete(self._k(key)), consumes=True)) == 1
 
     async def replace(self, key: str, old: bytes, new: bytes) -> bool:
         return int(await self._call(self._replace(keys=[self._k(key)], args=[old, new]))) == 1
@@ -103,13 +309,9 @@ class RedisStorage:
     async def index_add(
         self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0
     ) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(self._k(key), {member: score})
-            if keep > 0:
-                # Ranks count up from the lowest score: drop all but the top `keep`.
-                pipe.zremrangebyrank(self._k(key), 0, -(keep + 1))
-            pipe.expire(self._k(key), ttl)
-            await self._call(pipe.execute())
+        await self._call(
+            self._index_add(keys=[self._k(key)], args=[member, score, ttl, keep])
+        )
 
     async def index_range(self, key: str, limit: int) -> list[bytes]:
         if limit <= 0:
@@ -134,5 +336,128 @@ class RedisStorage:
     async def ping(self) -> None:
         await self._call(self._redis.ping())
 
+    # -- operations -------------------------------------------------------------
+
+    async def readiness(self) -> str | None:
+        """None when every master accepts a write right now (a short-lived probe key
+        on each), else why not, in a few words."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                if isinstance(self._redis, RedisCluster):
+                    await self._redis.initialize()
+                for key in self._probe_keys():
+                    await self._redis.set(key, b"1", px=PROBE_TTL_MS)
+                    await self._redis.delete(key)
+        except _FAILURES as exc:
+            return _reason(exc)
+        return None
+
+    def _probe_keys(self) -> list[str]:
+        token = secrets.token_hex(8)
+        if not isinstance(self._redis, RedisCluster):
+            return [f"{self._prefix}probe:{token}"]
+        # One key per master: each must take writes for its slots.
+        masters = {node.name for node in self._redis.get_primaries()}
+        keys: dict[str, str] = {}
+        for i in range(16384 * 4):
+            key = f"{self._prefix}probe:{token}:{i}"
+            node = self._redis.nodes_manager.get_node_from_slot(key_slot(key.encode()))
+            if node is not None and node.name in masters and node.name not in keys:
+                keys[node.name] = key
+                if len(keys) == len(masters):
+                    break
+        return list(keys.values())
+
+    async def server_warnings(self) -> list[str]:
+        """What in the Redis configuration can lose secrets, as far as it can be read
+        (CONFIG GET is often disabled on managed Redis: then nothing is said)."""
+        found: list[str] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                policy = await self._config_get("maxmemory-policy")
+                aof = await self._config_get("appendonly")
+                save = await self._config_get("save")
+        except _FAILURES:
+            return found
+        if policy and policy != "noeviction":
+            found.append(
+                f"Redis maxmemory-policy is {policy}: when memory is full Redis may evict "
+                "unread secrets, which then read as already used. Set it to noeviction."
+            )
+        if aof == "no" and save == "":
+            found.append(
+                "Redis persistence is off (appendonly no, no save points): a restart of "
+                "Redis loses every secret. Set appendonly yes (appendfsync everysec)."
+            )
+        elif aof == "no":
+            found.append(
+                "Redis appendonly is off: a crash loses the secrets created since the last "
+                "snapshot. Set appendonly yes (appendfsync everysec)."
+            )
+        return found
+
+    async def _config_get(self, name: str) -> str | None:
+        answer: Any
+        if isinstance(self._redis, RedisCluster):
+            answer = await self._redis.config_get(name, target_nodes=RedisCluster.PRIMARIES)
+        else:
+            answer = await self._redis.config_get(name)
+        if isinstance(answer, dict) and answer and isinstance(next(iter(answer.values())), dict):
+            answer = next(iter(answer.values()))  # per node: the first speaks for all
+        for key, value in dict(answer or {}).items():
+            if _text(key) == name:
+                return _text(value)
+        return None
+
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._sentinels is not None:
+            for client in self._sentinels.sentinels:
+                await client.aclose()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _count(answer: Any) -> int:
+    if isinstance(answer, dict):
+        return int(next(iter(answer.values())))
+    return int(answer)
+
+
+def _maybe_ran(exc: BaseException) -> bool:
+    """Whether a failed command may have run on the server all the same."""
+    if isinstance(exc, (ResponseError, BusyLoadingError, AuthenticationError)):
+        return False  # the server answered: it refused the command
+    text = str(exc)
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)) and (
+        "connecting to" in text or "No connection available" in text
+        or "Timeout connecting" in text or "No master found" in text
+    ):
+        return False  # never sent: no connection
+    return True  # sent, then no answer: a timeout or a connection that broke
+
+
+def _kind(exc: BaseException) -> str:
+    if isinstance(exc, OutOfMemoryError) or str(exc).startswith("OOM"):
+        return "out of memory"
+    if isinstance(exc, ReadOnlyError):
+        return "read-only replica"
+    return type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the store does not take writes, for /readyz."""
+    text = str(exc)
+    if isinstance(exc, OutOfMemoryError) or text.startswith("OOM"):
+        return "out of memory"
+    if isinstance(exc, ReadOnlyError) or text.startswith("READONLY"):
+        return "read-only"
+    if isinstance(exc, (MovedError, AskError, TryAgainError, ClusterDownError)):
+        return "moved"
+    if text.startswith("MISCONF"):
+        return "disk full"  # Redis refuses writes while it cannot persist them
+    if isinstance(exc, ResponseError):
+        return "not writable"
+    return "unreachable"
