@@ -13,8 +13,9 @@ in `service_text`.
      ├── RateLimited          too many requests; try again later
      ├── InvalidRequest       the request itself is wrong (empty or oversized secret, …)
      └── BackendUnavailable   the store or the service cannot be reached or answered garbage
-          └── OutcomeUnknown  a reveal or burn was sent but its answer never came:
-                              the secret may have been used up
+          ├── OutcomeUnknown  a reveal or burn was sent but its answer never came:
+          │                   the secret may have been used up
+          └── StoreFull       the store refused a write for lack of memory or disk
 """
 
 from __future__ import annotations
@@ -88,3 +89,10 @@ class OutcomeUnknown(BackendUnavailable):
         "through: the secret may have been used up. If it is gone, ask the sender to "
         "share it again."
     )
+
+
+class StoreFull(BackendUnavailable):
+    """The store refused a write because its memory (Redis maxmemory) or disk is full.
+    Reads and deletes still work: reveals and burns, which free space, must go on."""
+
+    default_message = "The secret store is full right now. Please try again later."

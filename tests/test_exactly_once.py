@@ -151,6 +151,7 @@ def check_exactly_once(shared: list[Shared], answers: list[list[Answer]],
     assert after == ["received"] * SECRETS
 
 
+@pytest.mark.redis_topologies
 def test_every_secret_is_delivered_exactly_once(
     store_env: dict[str, str], two_servers: list[ServerProcess]
 ) -> None:

@@ -35,6 +35,7 @@ def local(served: ServedApp, link: str) -> str:
 
 
 @pytest.mark.embedded_only
+@pytest.mark.redis_topologies
 def test_ots_text_makes_a_link_that_reveals_once(served: ServedApp, fake_slack: FakeSlack):
     secret = "hunter2 & <friends> \"quoted\""
     escaped = "hunter2 &amp; &lt;friends&gt; \"quoted\""

@@ -14,7 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
-from bot.errors import BackendError, SecretNotFound
+from bot.errors import BackendError, OutcomeUnknown, SecretNotFound
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
@@ -44,7 +44,7 @@ async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> N
         message = blocks.error_message("Only the person who shared this secret can burn it.")
         await tell_quietly(deps, user, message, _origin(body))
         return
-    burned = gone = failed = 0
+    burned = gone = failed = unknown = 0
     for key in keys:
         if deps.ledger is not None:
             await deps.ledger.forget(str(key))
@@ -53,11 +53,15 @@ async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> N
             burned += 1
         except SecretNotFound:
             gone += 1
+        except OutcomeUnknown:
+            log.warning("burn from Slack: the store's answer was lost (outcome unknown)")
+            unknown += 1
         except BackendError as exc:
             log.warning("burn from Slack failed: %s", type(exc).__name__)
             failed += 1
     outcome = blocks.burn_outcome_message(
-        burned=burned, gone=gone, failed=failed, recipients=value.get("to") or ()
+        burned=burned, gone=gone, failed=failed, unknown=unknown,
+        recipients=value.get("to") or ()
     )
     await _replace_message(deps, body, user, outcome)
 

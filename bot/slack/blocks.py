@@ -210,7 +210,7 @@ def not_revealed_dm_message(*, sender: str, destroyed: bool) -> Message:
 
 
 def burn_outcome_message(
-    *, burned: int, gone: int, failed: int, recipients: Sequence[str] = ()
+    *, burned: int, gone: int, failed: int, recipients: Sequence[str] = (), unknown: int = 0
 ) -> Message:
     """What the sender's message becomes after Burn now."""
     whose = f" for {people(recipients)}" if recipients else ""
@@ -219,7 +219,7 @@ def burn_outcome_message(
     if burned:
         lines.append(
             f":fire: Burned{whose}: nobody can open {'them' if several else 'it'} any more."
-            if not gone and not failed
+            if not gone and not failed and not unknown
             else f":fire: Burned {_of_them(burned)}: nobody can open "
             f"{'it' if burned == 1 else 'those'} any more."
         )
@@ -233,6 +233,11 @@ def burn_outcome_message(
         lines.append(
             f":warning: {_of_them(failed) if several else 'It'} could not be burned right "
             "now: the secret store is unavailable. Try *Burn now* again in a minute."
+        )
+    if unknown:
+        lines.append(
+            f":grey_question: For {unknown} the secret store did not answer in time: it is "
+            "not known whether the burn went through, and the secret may have been used up."
         )
     text = "\n".join(lines)
     return {"text": text, "blocks": [section(text)]}

@@ -18,7 +18,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
-from bot.errors import BackendError, SecretNotFound, WrongPassphrase
+from bot.errors import BackendError, OutcomeUnknown, SecretNotFound, WrongPassphrase
 from bot.serverkey import ServerKey
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
@@ -362,11 +362,13 @@ async def _still_there(deps: SlackDeps, secret_key: str) -> bool | None:
 
 
 def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
-    if passphrase:
+    if passphrase and not isinstance(exc, OutcomeUnknown):
         return {"response_action": "errors",
                 "errors": {ids.REVEAL_PASSPHRASE_BLOCK: exc.message}}
+    # An unknown outcome is never "try again, nothing happened": the secret may be gone.
+    title = "Outcome unknown" if isinstance(exc, OutcomeUnknown) else "Try again"
     return {"response_action": "update",
-            "view": modals.notice_modal("Try again", f":warning: {exc.message}",
+            "view": modals.notice_modal(title, f":warning: {exc.message}",
                                         said=exc.service_text)}
 
 

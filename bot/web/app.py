@@ -23,7 +23,7 @@ from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
 from bot.slack.requesting import Requests
-from bot.web import api, limits, observe, pages, receipts, request_page, reveal
+from bot.web import api, limits, observe, pages, readiness, receipts, request_page, reveal
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,10 @@ def build_app(
     background: Sequence[Callable[[], Awaitable[None]]] = (),
     requests: Requests | None = None,
 ) -> Starlette:
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readiness.readyz, methods=["GET"]),
+    ]
     if settings.metrics_token:
         routes.append(observe.metrics_route(settings.metrics_token))
     if backend.capabilities.serves_links:
@@ -91,6 +94,8 @@ def build_app(
         tasks += [
             asyncio.create_task(_as_task(run)) for run in [*backend.background(), *background]
         ]
+        # In the background: a store that is down must not hold up start-up.
+        tasks.append(asyncio.create_task(readiness.report_store_configuration(store)))
         if bolt_app is not None and settings.socket_mode:
             from bot.slack.socket_mode import SocketModeConnection
 

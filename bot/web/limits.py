@@ -37,7 +37,7 @@ from bot import metrics
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.config import Settings
-from bot.errors import BackendUnavailable
+from bot.errors import BackendUnavailable, StoreFull
 from bot.i18n import N_
 from bot.logs import Throttled
 from bot.serverkey import ServerKey
@@ -287,6 +287,12 @@ class RateLimit:
         try:
             decision = await self.limiter.hit(kind, address)
         except BackendUnavailable as exc:
+            if isinstance(exc, StoreFull) and kind == REVEAL:
+                # A full store still takes reveals (a reveal frees memory): the counter,
+                # a write, must not stand in their way. Creations wait for room.
+                _log_full_store()
+                await self.app(scope, receive, send)
+                return
             if _is_api(scope):
                 answer = error_response(scope, 503, "", exc.message)
             else:
@@ -327,6 +333,16 @@ class RateLimit:
             status_code=429,
             headers={**pages.SECURITY_HEADERS, **headers},
         )
+
+
+_last_full_warning = [-60.0]
+
+
+def _log_full_store() -> None:
+    now = time.monotonic()
+    if now - _last_full_warning[0] >= 60:
+        _last_full_warning[0] = now
+        log.warning("the store is full: reveals go on without counting them (rate limit)")
 
 
 def middleware(settings: Settings, backend: SecretBackend, store: AppStore) -> list[Middleware]:

@@ -167,6 +167,20 @@ def unavailable(_: Text) -> str:
     )
 
 
+def outcome_unknown(_: Text) -> str:
+    """A reveal or burn was sent, but the store's answer never came: never "nothing
+    happened", since the secret may have been used up."""
+    title = _("Outcome unknown")
+    return _page(
+        _, title,
+        f"<h1>{escape(title)}</h1>"
+        "<p>" + escape(_("The secret store did not answer in time, so it is not known whether "
+                      "this went through: the secret may have been used up. Reload in a "
+                      "minute to see; if it is gone, ask the sender to share it again."))
+        + "</p>",
+    )
+
+
 def message(_: Text, title: str, text: str, *, switch: str | None = None) -> str:
     """A page of one title and one paragraph, both already in the reader's language."""
     return _page(_, title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>", switch=switch)

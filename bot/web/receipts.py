@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from bot.backends.base import Receipt
 from bot.backends.embedded import EmbeddedStore
-from bot.errors import BackendUnavailable, SecretNotFound
+from bot.errors import BackendUnavailable, OutcomeUnknown, SecretNotFound
 from bot.i18n import Text
 from bot.web import pages
 from bot.web.lang import text_of_scope
@@ -71,6 +71,8 @@ async def burn_secret(request: Request) -> Response:
     except SecretNotFound:
         # Already viewed, burned or expired: the receipt page says which.
         pass
+    except OutcomeUnknown:
+        return page(pages.outcome_unknown(text_of_scope(request.scope)), 503)
     except BackendUnavailable:
         return page(pages.unavailable(text_of_scope(request.scope)), 503)
     # Relative, so the redirect works behind any proxy or PUBLIC_URL; in the same language.

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bot.backends.embedded import EmbeddedStore
-from bot.errors import BackendUnavailable, SecretNotFound
+from bot.errors import BackendUnavailable, OutcomeUnknown, SecretNotFound
 from bot.web import pages
 from bot.web.forms import BadForm, read_form
 from bot.web.lang import text_of_scope
@@ -53,6 +53,9 @@ async def reveal_secret(request: Request) -> HTMLResponse:
         )
     except SecretNotFound:
         return page(pages.unknown_secret(_), 404)
+    except OutcomeUnknown:
+        # Never "nothing was revealed": the store may have handed the secret out.
+        return page(pages.outcome_unknown(_), 503)
     except BackendUnavailable:
         return page(pages.unavailable(_), 503)
     return page(pages.revealed(_, revealed.value))

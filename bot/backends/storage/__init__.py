@@ -5,7 +5,9 @@ Redis Cluster, and every operation is atomic across processes sharing the store
 (several uvicorn workers on one SQLite file, several replicas on one Redis).
 
 Implementations raise `bot.errors.BackendUnavailable` when the store cannot be
-reached; that is the one place their own exceptions are translated.
+reached; that is the one place their own exceptions are translated. Two kinds are
+told apart: `StoreFull` (a write refused for memory or disk: reads and deletes go
+on) and `OutcomeUnknown` (a `take` or `delete` whose answer was lost).
 """
 
 from __future__ import annotations
@@ -55,5 +57,10 @@ class Storage(Protocol):
 
     async def ping(self) -> None:
         """Raise BackendUnavailable unless the store answers."""
+
+    async def readiness(self) -> str | None:
+        """None if the store accepts a write right now, else why not in a few words
+        ("unreachable", "read-only", "out of memory", "moved", "disk full",
+        "not writable"). Never raises."""
 
     async def close(self) -> None: ...

@@ -52,7 +52,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.backends.storage import redis_url
-from bot.errors import BackendUnavailable, OutcomeUnknown
+from bot.errors import BackendUnavailable, OutcomeUnknown, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,11 @@ class RedisStorage:
         self._wait_replicas = wait_replicas
         self._wait_ms = wait_ms
         self._warned: dict[str, float] = {}
+        # Commands in flight at once, per process. redis-py's cluster and sentinel
+        # pools raise at once when their connections are all busy; a command waits
+        # here for its turn instead (up to POOL_WAIT seconds), as on the blocking
+        # pool of a single server.
+        self._turns = asyncio.Semaphore(MAX_CONNECTIONS)
         self._replace = client.register_script(_REPLACE)
         self._incr = client.register_script(_INCR)
         self._index_add = client.register_script(_INDEX_ADD)
@@ -211,6 +216,14 @@ class RedisStorage:
         """Run one command, translating every failure. `consumes`: the command may
         use up a secret, so it waits longer, and a lost answer is OutcomeUnknown."""
         try:
+            async with asyncio.timeout(POOL_WAIT):
+                await self._turns.acquire()
+        except TimeoutError:
+            _close(awaitable)
+            raise BackendUnavailable(
+                "The secret store (Redis) is too busy: no connection was free in time."
+            ) from None
+        try:
             if consumes:
                 return await awaitable  # bounded by the socket timeout (2 × timeout)
             async with asyncio.timeout(self._timeout):
@@ -219,9 +232,13 @@ class RedisStorage:
             # redis-py's messages can hold the URL (and its password): name the kind only.
             if consumes and _maybe_ran(exc):
                 raise OutcomeUnknown from None
+            if _reason(exc) == "out of memory":
+                raise StoreFull("The secret store (Redis) is out of memory.") from None
             raise BackendUnavailable(
                 f"The secret store (Redis) is unavailable: {_kind(exc)}."
             ) from None
+        finally:
+            self._turns.release()
 
     def _warn(self, kind: str, message: str, *args: object) -> None:
         now = time.monotonic()
@@ -414,6 +431,13 @@ class RedisStorage:
         if self._sentinels is not None:
             for client in self._sentinels.sentinels:
                 await client.aclose()
+
+
+def _close(awaitable: Awaitable[Any]) -> None:
+    """A coroutine that will never run: close it (no "never awaited" warning)."""
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()
 
 
 def _text(value: Any) -> str:

@@ -26,7 +26,9 @@ seconds.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from bot.errors import BackendUnavailable
+from bot.errors import BackendUnavailable, StoreFull
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ class SQLiteStorage:
             return await loop.run_in_executor(self._executor, self._call, fn)
         except (sqlite3.Error, OSError) as exc:
             # OSError: DATA_DIR cannot be created (a file in the way, no permission).
+            if _reason(exc) == "disk full":
+                raise StoreFull("The secret store (SQLite) is full: the disk is full.") from None
             raise BackendUnavailable(
                 f"The secret store (SQLite) failed: {type(exc).__name__}."
             ) from None
@@ -285,6 +289,27 @@ class SQLiteStorage:
             # Another process was reading or writing: try again next time.
             self._deleted = True
 
+    async def readiness(self) -> str | None:
+        """None when the file takes a write right now (a short-lived probe row that
+        is deleted again), else why not: "disk full" or "not writable"."""
+        key = "probe:" + secrets.token_hex(8)
+        now = self._clock()
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, b"1", now + 5)
+            )
+            c.execute("DELETE FROM kv WHERE key = ?", (key,))
+
+        if self._closed:
+            return "not writable"
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._call, op)
+        except (sqlite3.Error, OSError) as exc:
+            return _reason(exc)
+        return None
+
     async def ping(self) -> None:
         await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
@@ -347,3 +372,12 @@ def _enable_wal(conn: sqlite3.Connection, patience: float = 10.0) -> None:
             if not busy or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why SQLite does not take writes, for /readyz and for StoreFull."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    ):
+        return "disk full"
+    return "not writable"
