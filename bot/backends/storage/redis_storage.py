@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS = 100  # per process (per node on Redis Cluster)
 POOL_WAIT = 5.0  # seconds an operation may wait for a free connection
 PROBE_TTL_MS = 5000
+PROBE_BYTES = 4096
 WARN_EVERY = 60.0  # seconds between two warnings of the same kind
 
 _REPLACE = """
@@ -233,7 +234,10 @@ class RedisStorage:
             if consumes and _maybe_ran(exc):
                 raise OutcomeUnknown from None
             if _reason(exc) == "out of memory":
-                raise StoreFull("The secret store (Redis) is out of memory.") from None
+                raise StoreFull(
+                    "The secret store (Redis) is full (out of memory): nothing new can be "
+                    "stored right now, but links already given out still work."
+                ) from None
             raise BackendUnavailable(
                 f"The secret store (Redis) is unavailable: {_kind(exc)}."
             ) from None
@@ -363,7 +367,9 @@ class RedisStorage:
                 if isinstance(self._redis, RedisCluster):
                     await self._redis.initialize()
                 for key in self._probe_keys():
-                    await self._redis.set(key, b"1", px=PROBE_TTL_MS)
+                    # As large as a typical secret: a store with room only for crumbs
+                    # cannot take a share.
+                    await self._redis.set(key, bytes(PROBE_BYTES), px=PROBE_TTL_MS)
                     await self._redis.delete(key)
         except _FAILURES as exc:
             return _reason(exc)

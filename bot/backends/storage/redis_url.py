@@ -84,16 +84,15 @@ def _standalone(url: str, scheme: str) -> RedisTarget:
         if not parts.path:
             raise BadRedisURL(f"a unix:// URL needs the socket's path ({FORMS})")
         return RedisTarget("standalone", url)
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        raise BadRedisURL(f"has a port that is not a number ({FORMS})") from None
-    if not host or "," in parts.netloc:
+    if not parts.hostname or "," in parts.netloc:
         raise BadRedisURL(
             f"needs exactly one host for {scheme}:// (several nodes: redis+cluster:// or "
             f"redis+sentinel://) ({FORMS})"
         )
-    del port
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number)
+    except ValueError:
+        raise BadRedisURL(f"has a port that is not a number ({FORMS})") from None
     db = parts.path.strip("/")
     if db:
         _db(db)

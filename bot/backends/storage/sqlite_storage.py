@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 VACUUM_PAGES = 4096  # pages one sweep gives back (16 MiB at the default 4 KiB page)
 WAL_LIMIT = 4 * 1024 * 1024  # bytes the WAL keeps after a checkpoint
+PROBE_BYTES = 4096  # the readiness probe's row
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -296,8 +297,11 @@ class SQLiteStorage:
         now = self._clock()
 
         def op(c: sqlite3.Connection) -> None:
+            # As large as a typical secret record: a file with room only for crumbs
+            # cannot take a share.
             c.execute(
-                "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?)", (key, b"1", now + 5)
+                "INSERT INTO kv (key, value, expires) VALUES (?, ?, ?)",
+                (key, bytes(PROBE_BYTES), now + 5),
             )
             c.execute("DELETE FROM kv WHERE key = ?", (key,))
 
