@@ -151,7 +151,7 @@ class RedisStorage:
             "socket_connect_timeout": min(2.0, timeout),
             # The longest wait any command gets (a reveal's); ordinary commands are
             # cut off sooner by `_call`.
-            "socket_timeout": 2 * timeout,
+            "socket_timeout": max(2 * timeout, timeout + wait_ms / 1000),
             # Never resend a command: if GETDEL or DEL ran but its answer was lost,
             # a resend answers "nothing there" and the secret is lost without a word.
             # A failure must reach the caller instead.
@@ -213,9 +213,12 @@ class RedisStorage:
     def _k(self, key: str) -> str:
         return self._prefix + key
 
-    async def _call(self, awaitable: Awaitable[Any], *, consumes: bool = False) -> Any:
+    async def _call(
+        self, awaitable: Awaitable[Any], *, consumes: bool = False, waits: float = 0.0
+    ) -> Any:
         """Run one command, translating every failure. `consumes`: the command may
-        use up a secret, so it waits longer, and a lost answer is OutcomeUnknown."""
+        use up a secret, so it waits longer, and a lost answer is OutcomeUnknown.
+        `waits`: seconds the server itself may hold the answer back (WAIT)."""
         try:
             async with asyncio.timeout(POOL_WAIT):
                 await self._turns.acquire()
@@ -227,7 +230,7 @@ class RedisStorage:
         try:
             if consumes:
                 return await awaitable  # bounded by the socket timeout (2 × timeout)
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout + waits):
                 return await awaitable
         except _FAILURES as exc:
             # redis-py's messages can hold the URL (and its password): name the kind only.
@@ -256,7 +259,9 @@ class RedisStorage:
         k = self._k(key)
         if self._wait_replicas <= 0:
             return bool(await self._call(self._redis.set(k, value, ex=ttl, nx=True)))
-        stored, acked, node = await self._call(self._set_and_wait(k, value, ttl))
+        stored, acked, node = await self._call(
+            self._set_and_wait(k, value, ttl), waits=self._wait_ms / 1000
+        )
         if not stored or acked >= self._wait_replicas:
             return bool(stored)
         # Fewer replicas than asked: fine only if the master has none to ask.
