@@ -4,7 +4,8 @@
     .venv/bin/python bench/run.py --quick    # a smoke run (about 1 minute)
 
 In one run it starts a redis-server on a free 127.0.0.1 port; our server under
-uvicorn (1 and 2 workers) on that Redis and on SQLite; snappass (from PyPI, in
+uvicorn (1 and 2 workers) on that Redis, on a Redis Cluster of its own (3
+masters, 3 replicas: each create waits for a replica) and on SQLite; snappass (from PyPI, in
 a venv of its own under bench/.work/) on the same Redis; then drives
 create-then-reveal cycles through each with one client, the same number of
 connections and the same duration, alternating the targets round by round. It
@@ -43,6 +44,7 @@ from bench.load import (  # noqa: E402
     snappass_cycle,
 )
 from tests.support.fake_slack import FakeSlack  # noqa: E402
+from tests.support.redis_topologies import RedisClusterSetup  # noqa: E402
 from tests.support.server_process import UNLIMITED, ServerProcess  # noqa: E402
 from tests.support.servers import RedisServer, redis_server  # noqa: E402
 from tests.support.slack_requests import SIGNING_SECRET  # noqa: E402
@@ -57,6 +59,7 @@ SPEEDUPS_VENV = WORK / "speedups"
 # What `uvicorn[standard]` users get (uvloop, httptools) plus redis-py's C parser.
 SPEEDUPS = ("uvloop", "httptools", "hiredis")
 REDIS_LABEL = "redis"
+CLUSTER_LABEL = "redis-cluster"
 SNAPPASS_LABEL = "snappass"
 
 
@@ -65,7 +68,7 @@ class Target:
     name: str
     server: ServerProcess
     cycle: Cycle
-    store: str  # "redis" or "sqlite"
+    store: str  # "redis", "redis-cluster" or "sqlite"
 
 
 def machine() -> dict[str, str]:
@@ -115,18 +118,19 @@ def ensure_speedups() -> Path:
 RATE_LIMITS_OFF = {"RATE_LIMIT_CREATE": "0", "RATE_LIMIT_REVEAL": "0"}
 
 
-def ours_env(store: str, redis: RedisServer, data_dir: Path, limits: dict[str, str]
+def ours_env(store: str, redis: RedisServer | str, data_dir: Path, limits: dict[str, str]
              ) -> dict[str, str]:
     # One client address sends everything: the rate limits are either far out
     # of the way (UNLIMITED: their counters still run, so their cost is
     # measured) or off.
     env = {"PUBLIC_URL": "http://ots.bench", "DATA_DIR": str(data_dir), **limits}
-    if store == REDIS_LABEL:
-        env["REDIS_URL"] = redis.url
+    if store in (REDIS_LABEL, CLUSTER_LABEL):
+        # A str is a REDIS_URL of its own (the cluster's).
+        env["REDIS_URL"] = redis if isinstance(redis, str) else redis.url
     return env
 
 
-def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer,
+def start_ours(stack: ExitStack, store: str, workers: int, redis: RedisServer | str,
                python: Path | None = None, limits: dict[str, str] = UNLIMITED) -> Target:
     name = f"ours {store}, {workers} worker{'s' if workers > 1 else ''}"
     slug = f"ours-{store}-{workers}w"
@@ -242,9 +246,15 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         redis = stack.enter_context(redis_server(fresh_dir(WORK / "redis")))
         targets: list[Target] = []
+        stores: dict[str, RedisServer | str] = {REDIS_LABEL: redis, "sqlite": redis}
+        if CLUSTER_LABEL in args.stores:
+            cluster = RedisClusterSetup(fresh_dir(WORK / "cluster"))
+            stack.callback(cluster.stop)
+            cluster.start()
+            stores[CLUSTER_LABEL] = cluster.url
         for store in args.stores:
             for workers in args.workers:
-                targets.append(start_ours(stack, store, workers, redis, limits=limits))
+                targets.append(start_ours(stack, store, workers, stores[store], limits=limits))
         if speedups_python is not None and REDIS_LABEL in args.stores:
             for workers in args.workers:
                 targets.append(start_ours(stack, REDIS_LABEL, workers, redis, speedups_python,
@@ -360,8 +370,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     parser.add_argument("--rounds", type=int, default=2, help="runs per target, alternating")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--stores", nargs="+", default=[REDIS_LABEL, "sqlite"],
-                        choices=[REDIS_LABEL, "sqlite"])
+    parser.add_argument("--stores", nargs="+", default=[REDIS_LABEL, CLUSTER_LABEL, "sqlite"],
+                        choices=[REDIS_LABEL, CLUSTER_LABEL, "sqlite"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--skip-snappass", action="store_true")
     parser.add_argument("--skip-slack", action="store_true")

@@ -115,7 +115,10 @@ class RedisStorage:
         sentinels: Sentinel | None = None,
     ) -> None:
         self._redis = client
-        self._sentinels = sentinels
+        # The clients of the sentinels, kept here to be closed: redis-py reorders
+        # `Sentinel.sentinels` while discovering the master, and concurrent
+        # discoveries can drop one from that list (its connections then leak).
+        self._sentinel_clients = list(sentinels.sentinels) if sentinels is not None else []
         self._prefix = prefix
         self.topology = topology
         self._timeout = timeout
@@ -438,9 +441,10 @@ class RedisStorage:
         return None
 
     async def close(self) -> None:
-        await self._redis.aclose()
-        if self._sentinels is not None:
-            for client in self._sentinels.sentinels:
+        try:
+            await self._redis.aclose()
+        finally:
+            for client in self._sentinel_clients:
                 await client.aclose()
 
 
