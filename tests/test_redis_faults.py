@@ -31,7 +31,7 @@ from tests.support.redis_topologies import (
     SentinelSetup,
     wait_until,
 )
-from tests.support.servers import ServedApp
+from tests.support.servers import TEST_SERVER_KEY, ServedApp
 
 MAY_BE_USED_UP = "may have been used up"
 
@@ -137,12 +137,13 @@ def test_readyz_says_moved_when_pointed_at_a_cluster_replica(
 def test_readyz_on_sqlite_says_not_writable_and_disk_full(tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("DATA_DIR cannot be a directory under a file")
-    with app_on(None, blocked / "data") as served:
+    # With the server key given (else its file in DATA_DIR stops start-up first).
+    with app_on(None, blocked / "data", SERVER_KEY=TEST_SERVER_KEY) as served:
         assert_not_ready(served, "not writable")
 
     with app_on(None, tmp_path / "data") as served:
         assert_ready(served)
-        storage = served.app.state.backend.storage
+        storage = served.app.state.store.storage
         # SQLite's own limit on the file's size: the same SQLITE_FULL a full disk gives.
         served.call(storage._run(lambda c: c.execute("PRAGMA max_page_count = 1")))
         with pytest.raises(StoreFull):
