@@ -323,7 +323,7 @@ def fail_over_under_load(served: ServedApp, kill: Callable[[], None]) -> None:
         assert 500 not in load.statuses and all(
             s in (200, 404, 503) for s in load.statuses), sorted(set(load.statuses))
         assert 503 in load.statuses  # the failure was seen...
-        assert recovered_in < 30
+        assert recovered_in < 15  # seconds from the kill: detection, election, relearning
         # ... and afterwards the service works, without a restart.
         for key, value in load.created.items():
             if load.revealed.get(key):

@@ -151,6 +151,7 @@ def test_messages_pass_slacks_block_checks() -> None:
                                  passphrase=True, reveal_value="{}"),
         blocks.revealed_dm_message(sender="U1", at=1),
         blocks.burn_outcome_message(burned=1, gone=1, failed=1),
+        blocks.burn_outcome_message(burned=0, gone=0, failed=0, unknown=1),
         blocks.notification_message(kind="expired", via="expiry", recipients=(), created=1),
         blocks.usage_message(),
     ]
@@ -203,3 +204,11 @@ def test_the_block_kit_validator_refuses_what_slack_would() -> None:
                        "title": {"type": "plain_text", "text": "t" * 25}})
     with pytest.raises(AssertionError):
         validate_message({"blocks": [{"type": "no_such_block"}]})
+
+
+def test_a_burn_whose_answer_was_lost_never_reads_as_done_or_as_nothing() -> None:
+    text = blocks.burn_outcome_message(burned=1, gone=0, failed=0, unknown=1)["text"]
+    assert "may have been used up" in text and "not known whether the burn went through" in text
+    assert "nobody can open it any more" not in text  # not "all burned"
+    alone = blocks.burn_outcome_message(burned=0, gone=0, failed=0, unknown=1)["text"]
+    assert "may have been used up" in alone and "could not be burned" not in alone

@@ -152,8 +152,8 @@ class RedisStorage:
             wait_replicas = 0 if target.topology == "standalone" else 1
         options: dict[str, Any] = {
             "socket_connect_timeout": min(2.0, timeout),
-            # The longest wait any command gets (a reveal's); ordinary commands are
-            # cut off sooner by `_call`.
+            # The longest wait any command gets (a reveal's, or a create's WAIT for a
+            # replica); ordinary commands are cut off sooner by `_call`.
             "socket_timeout": max(2 * timeout, timeout + wait_ms / 1000),
             # Never resend a command: if GETDEL or DEL ran but its answer was lost,
             # a resend answers "nothing there" and the secret is lost without a word.
