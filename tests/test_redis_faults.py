@@ -154,6 +154,68 @@ def test_readyz_on_sqlite_says_not_writable_and_disk_full(tmp_path: Path) -> Non
         assert_ready(served)
 
 
+# -- replicas and configuration ---------------------------------------------------------
+
+
+def test_a_create_is_acknowledged_only_once_a_replica_has_it(tmp_path: Path) -> None:
+    master = redis_process(tmp_path / "master")
+    replica = redis_process(tmp_path / "replica", "--replicaof", "127.0.0.1", str(master.port))
+    admin = master.client()
+    try:
+        wait_until(lambda: admin.info("replication").get("slave0", {}).get("state") == "online",
+                   10, "a replica in sync")
+        with app_on(url_of(master), tmp_path / "data", REDIS_WAIT_REPLICAS="1",
+                    REDIS_WAIT_MS="1500") as served, httpx.Client(timeout=30) as client:
+            assert share(client, served.url, "copied").status_code == 200
+
+            replica.signal(signal.SIGSTOP)  # connected, but acknowledges nothing
+            try:
+                before = admin.dbsize()
+                refused = share(client, served.url, "not-copied")
+                assert refused.status_code == 503, refused.text
+                assert "replica" in refused.json()["message"]
+                # What was not acknowledged is not kept (the receipt may stay, orphaned).
+                assert not any(admin.get(k) and b"not-copied" in admin.get(k)
+                               for k in admin.keys("ots:*"))
+                assert admin.dbsize() <= before + 1
+            finally:
+                replica.signal(signal.SIGCONT)
+            assert share(client, served.url, "copied again").status_code == 200
+
+            replica.stop()  # no replica at all: nothing to wait for
+            wait_until(lambda: admin.info("replication")["connected_slaves"] == 0, 10,
+                       "the replica gone")
+            assert share(client, served.url, "alone").status_code == 200
+    finally:
+        admin.close()
+        replica.stop()
+        master.stop()
+
+
+def test_start_up_warns_about_eviction_and_missing_persistence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = redis_process(tmp_path / "redis", "--maxmemory-policy", "allkeys-lru")
+    try:
+        with caplog.at_level("WARNING", logger="bot"), app_on(url_of(node), tmp_path / "data"):
+            wait_until(lambda: len(caplog.records) >= 2, 10, "the start-up warnings")
+        said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+        assert "maxmemory-policy is allkeys-lru" in said and "noeviction" in said
+        assert "persistence is off" in said and "appendonly yes" in said
+    finally:
+        node.stop()
+    caplog.clear()
+    node = redis_process(tmp_path / "good", "--maxmemory-policy", "noeviction",
+                         "--appendonly", "yes")
+    try:
+        with caplog.at_level("WARNING", logger="bot"), app_on(url_of(node), tmp_path / "d2") as s:
+            assert_ready(s)
+            time.sleep(0.5)
+        assert not [r for r in caplog.records if "Redis" in r.getMessage()]
+    finally:
+        node.stop()
+
+
 # -- a full Redis -----------------------------------------------------------------
 
 
@@ -346,7 +408,7 @@ def test_a_cluster_master_killed_under_load_loses_nothing(
     victim = redis_cluster.masters()[0]
     try:
         with app_on(cluster_url, tmp_path / "data", REDIS_TIMEOUT="1",
-                    REDIS_WAIT_MS="300") as served:
+                    REDIS_WAIT_MS="1000") as served:
             assert_ready(served)
             fail_over_under_load(served, victim.kill)
     finally:
@@ -366,7 +428,7 @@ def test_the_sentinel_master_killed_under_load_loses_nothing(
 
     try:
         with app_on(sentinel_url, tmp_path / "data", REDIS_TIMEOUT="1",
-                    REDIS_WAIT_MS="300") as served:
+                    REDIS_WAIT_MS="1000") as served:
             assert_ready(served)
             fail_over_under_load(served, kill_and_bring_back_empty)
             # The old master comes back empty, thinking it is a master: the app must
