@@ -87,6 +87,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", nargs="+", default=[],
+                        help="only the set-ups whose name contains one of these words")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     ensure_venv()
@@ -103,6 +105,8 @@ def main() -> int:
         }
         targets: list[tuple[str, ServerProcess]] = []
         for setup, make in setups.items():
+            if args.only and not any(word in setup for word in args.only):
+                continue
             for label, app in (("ours", OURS), ("floor", FLOOR)):
                 slug = re.sub(r"\W+", "-", f"levers {label} {setup}")
                 env = ours_env("redis", redis, fresh_dir(WORK / slug) / "data", UNLIMITED)

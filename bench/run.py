@@ -57,7 +57,7 @@ GUNICORN_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 SNAPPASS_LISTENING = re.compile(r"Running on http://127\.0\.0\.1:(\d+)")
 SPEEDUPS_VENV = WORK / "speedups"
 # What `uvicorn[standard]` users get (uvloop, httptools) plus redis-py's C parser.
-# uvloop is a dependency of ours now; httptools and hiredis are not (docs/benchmarks.md).
+# None of them is a dependency of ours (docs/benchmarks.md says why).
 SPEEDUPS = ("uvloop", "httptools", "hiredis")
 REDIS_LABEL = "redis"
 SNAPPASS_LABEL = "snappass"
@@ -106,7 +106,7 @@ def ensure_snappass() -> Path:
 
 
 def ensure_speedups() -> Path:
-    """Our app in a venv of its own, with httptools and hiredis installed too (+C rows)."""
+    """Our app in a venv of its own, with uvicorn's optional C speed-ups installed (+C rows)."""
     python = SPEEDUPS_VENV / "bin" / "python"
     if not python.exists():
         print(f"installing the app with {', '.join(SPEEDUPS)} into "
@@ -414,7 +414,7 @@ def main() -> int:
     parser.add_argument("--skip-snappass", action="store_true")
     parser.add_argument("--skip-slack", action="store_true")
     parser.add_argument("--skip-speedups", action="store_true",
-                        help="leave out the rows with httptools and hiredis installed (+C)")
+                        help="leave out our server with uvloop, httptools and hiredis (+C)")
     parser.add_argument("--slack-concurrency", type=int, default=8)
     parser.add_argument("--slack-requests", type=int, default=400)
     parser.add_argument("--no-rate-limits", action="store_true",
