@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -56,7 +56,7 @@ def request_id(scope: Scope) -> str:
             if _VALID_ID.fullmatch(given):
                 return given
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4's randomness, without building a UUID
 
 
 def route_template(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") -> str:
@@ -87,6 +87,24 @@ class RequestContext:
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.routes = routes
+        # The metrics' children per label set, looked up once each: routes are
+        # templates and methods a fixed set, so this stays small.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def _count(self, route: str, method: str, status: str, seconds: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = metrics.HTTP_REQUESTS.labels(
+                route=route, method=method, status=status
+            )
+        timer = self._timers.get((route, method))
+        if timer is None:
+            timer = self._timers[(route, method)] = metrics.HTTP_LATENCY.labels(
+                route=route, method=method
+            )
+        counter.inc()
+        timer.observe(seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,10 +131,7 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            metrics.HTTP_REQUESTS.labels(route=route, method=method, status=status).inc()
-            metrics.HTTP_LATENCY.labels(route=route, method=method).observe(
-                time.perf_counter() - started
-            )
+            self._count(route, method, status, time.perf_counter() - started)
 
 
 class ObservedStarlette(Starlette):
