@@ -3,7 +3,8 @@
 Some libraries log what passes through them: Bolt logs whole request bodies (at
 INFO when a signature check fails), slack-sdk logs outgoing message bodies at
 DEBUG, httpx logs every request URL at INFO (and OTS URLs carry secret keys),
-uvicorn's access log writes request paths (which carry keys too). Those loggers
+uvicorn's access log writes request paths (which carry keys too), and at
+`--log-level trace` its `uvicorn.asgi` logger writes every request's scope. Those loggers
 are pinned at WARNING, whatever level the root logger has.
 
 Formats: `LOG_FORMAT=text` (default) or `json`, one object per line, for the app
@@ -32,6 +33,9 @@ PINNED = (
     "httpcore",
     "aiohttp.access",
     "uvicorn.access",
+    # uvicorn's trace level logs every ASGI message with its scope: paths and
+    # query strings, which carry keys and passphrases.
+    "uvicorn.asgi",
 )
 
 
