@@ -23,7 +23,7 @@ from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
 from bot.slack.requesting import Requests
-from bot.web import api, limits, observe, pages, receipts, request_page, reveal
+from bot.web import api, headers, limits, observe, pages, receipts, request_page, reveal
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def build_app(
     app = observe.ObservedStarlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=limits.middleware(settings, backend, store),
+        # Outermost: the headers go on every answer, the limits' refusals included.
+        middleware=[headers.middleware(settings), *limits.middleware(settings, backend, store)],
         exception_handlers={404: not_found},
     )
     app.state.backend = backend
