@@ -199,6 +199,23 @@ def test_every_answer_carries_the_security_headers(
     assert "strict-transport-security" not in response.headers  # PUBLIC_URL is http
 
 
+def test_even_a_crash_answers_with_the_headers(tmp_path: Path) -> None:
+    from starlette.requests import Request
+
+    async def crash(request: Request) -> None:
+        raise RuntimeError("a bug")
+
+    server = serve(tmp_path, public_url="https://secrets.example.com")
+    server.app.add_route("/crash", crash)
+    with server:
+        response = httpx.get(f"{server.url}/crash")
+    assert response.status_code == 500
+    for name, value in REQUIRED.items():
+        assert response.headers.get(name) == value, name
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["strict-transport-security"] == "max-age=31536000"
+
+
 def test_pages_keep_their_own_policy(served: ServedApp) -> None:
     secret_key, _ = share(served)
     response = httpx.get(f"{served.url}/secret/{secret_key}")

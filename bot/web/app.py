@@ -56,6 +56,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("Not Found", status_code=404)
 
 
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette answers a crash outside every middleware: the headers are set here.
+    settings: Settings = request.app.state.settings
+    return PlainTextResponse(
+        "Internal Server Error", status_code=500,
+        headers={n.decode(): v.decode() for n, v in headers.headers_for(settings.public_url)},
+    )
+
+
 def build_app(
     settings: Settings,
     backend: SecretBackend,
@@ -115,7 +124,7 @@ def build_app(
         lifespan=lifespan,
         # Outermost: the headers go on every answer, the limits' refusals included.
         middleware=[headers.middleware(settings), *limits.middleware(settings, backend, store)],
-        exception_handlers={404: not_found},
+        exception_handlers={404: not_found, 500: server_error},
     )
     app.state.backend = backend
     app.state.store = store
