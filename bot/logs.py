@@ -41,11 +41,7 @@ PINNED = (
 
 
 def pin_noisy_loggers() -> None:
-    """Pin the loggers above, and any child of theirs already given a level of its own.
-
-    Also limits repeated warning and error lines on every handler (`guard_handlers`).
-    """
-    guard_handlers()
+    """Pin the loggers above, and any child of theirs already given a level of its own."""
     known = list(logging.root.manager.loggerDict)
     for name in PINNED:
         logging.getLogger(name).setLevel(logging.WARNING)

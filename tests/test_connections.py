@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from bot.config import ConfigError, Settings
-from bot.logs import RepeatLimit, guard_handlers
+from bot.logs import RepeatLimit
 from bot.web.server import FD_RESERVE, connection_cap
 from tests.support.server_process import ServerProcess
 
@@ -279,15 +280,26 @@ def test_repeated_warnings_are_let_through_a_few_a_minute_with_a_count() -> None
     assert len(records) == 8
 
 
-def test_every_handler_in_use_gets_the_limit() -> None:
-    handler = logging.StreamHandler()
-    logger = logging.getLogger("tests.repeat.guarded")
-    logger.addHandler(handler)
-    try:
-        guard_handlers()
-        guard_handlers()  # twice adds nothing twice
-        assert sum(isinstance(f, RepeatLimit) for f in handler.filters) == 1
-        assert logging.lastResort is not None
-        assert any(isinstance(f, RepeatLimit) for f in logging.lastResort.filters)
-    finally:
-        logger.removeHandler(handler)
+def test_every_handler_in_use_gets_the_limit_in_the_server_process() -> None:
+    # In a process of its own: the limit must not reach this test run's handlers.
+    script = """
+import logging
+from bot.config import Settings
+from bot.logs import RepeatLimit
+from bot.web.server import server_config
+
+logging.basicConfig()
+server_config(Settings.from_env({}), "bot.web.app:app_from_env", factory=True)
+server_config(Settings.from_env({}), "bot.web.app:app_from_env", factory=True)
+handlers = list(logging.root.handlers) + [logging.lastResort]
+for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    handlers += logging.getLogger(name).handlers
+assert len(handlers) >= 3, handlers  # root, last resort, uvicorn
+for handler in handlers:
+    assert sum(isinstance(f, RepeatLimit) for f in handler.filters) == 1, handler
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

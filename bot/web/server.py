@@ -64,11 +64,18 @@ class ServerConfig(uvicorn.Config):
         extra_headers: tuple[tuple[bytes, bytes], ...] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(app, **kwargs)
+        super().__init__(app, **kwargs)  # configures logging (configure_logging below)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.max_connections = max_connections
         self.extra_headers = extra_headers
+
+
+    def configure_logging(self) -> None:
+        # uvicorn calls this here and again in each worker process: every time,
+        # the handlers it leaves get the limit on repeated lines.
+        super().configure_logging()
+        guard_handlers()
 
 
 def _answer(status: str, text: str, extra: tuple[tuple[bytes, bytes], ...]) -> bytes:
@@ -251,6 +258,4 @@ def server_config(settings: Settings, app: Any, **kwargs: Any) -> ServerConfig:
         proxy_headers=True,
         **kwargs,
     )
-    # uvicorn has just (re)configured its loggers: keep repeated lines from flooding.
-    guard_handlers()
     return config
