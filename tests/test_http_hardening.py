@@ -149,16 +149,17 @@ def test_uvicorn_trace_level_logs_no_key_or_passphrase(tmp_path: Path) -> None:
     ]
     env = {"DATA_DIR": str(tmp_path), "PUBLIC_URL": "http://ots.test"}
     canary = "trace-canary-passphrase-7Hq2"
-    with ServerProcess(argv, env, tmp_path / "server.log") as server:
-        created = httpx.post(f"{server.url}/api/v1/share",
-                             data={"secret": SECRET, "passphrase": canary}).json()
+    with ServerProcess(argv, env, tmp_path / "server.log") as server, \
+            httpx.Client(base_url=server.url, timeout=60) as client:  # scrypt at full cost
+        created = client.post("/api/v1/share",
+                              data={"secret": SECRET, "passphrase": canary}).json()
         key = created["secret_key"]
         metadata_key = created["metadata_key"]
-        page = httpx.get(f"{server.url}/secret/{key}?passphrase={canary}")
+        page = client.get(f"/secret/{key}?passphrase={canary}")
         assert page.status_code == 200
-        revealed = httpx.post(f"{server.url}/api/v1/secret/{key}?passphrase={canary}")
+        revealed = client.post(f"/api/v1/secret/{key}?passphrase={canary}")
         assert revealed.json()["value"] == SECRET
-        httpx.get(f"{server.url}/private/{metadata_key}")
+        client.get(f"/private/{metadata_key}")
         time.sleep(0.2)  # let the last lines reach the file
         log = server.log()
     assert "TRACE" in log  # trace level was on: connections were logged
