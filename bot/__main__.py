@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -56,17 +57,17 @@ def main() -> int:
         )
     if app is None:
         return serve_workers(settings, log_config)
-    # No access log: secret keys are in request paths.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="info",
-        server_header=False,
-        proxy_headers=True,
-        log_config=log_config,
+    from bot.web.server import server_config
+
+    # Deadlines, a connection cap, no access log (keys are in request paths).
+    server = uvicorn.Server(
+        server_config(
+            settings, app, host=settings.host, port=settings.port, log_config=log_config
+        )
     )
+    # uvicorn re-raises SIGINT after its graceful shutdown, as uvicorn.run expects.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
     return 0
 
 

@@ -91,6 +91,13 @@ class Settings:
     rate_limit_reveal: int = 1000
     rate_limit_window: int = 20 * MINUTE
     rate_limit_ipv6_prefix: int = 64  # IPv6 clients are counted per network of this size
+    # Connections (bot/web/server.py): seconds for a request's headers, for its
+    # body, and between requests on a kept-alive connection; open connections
+    # per process.
+    header_timeout: float = 10.0
+    body_timeout: float = 20.0
+    idle_timeout: float = 5.0
+    max_connections: int = 4096
     ots_region: str | None = None
     ots_url: str | None = None
     ots_username: str | None = None
@@ -175,6 +182,10 @@ class Settings:
             rate_limit_ipv6_prefix=env.integer(
                 "RATE_LIMIT_IPV6_PREFIX", 64, minimum=32, maximum=128
             ),
+            header_timeout=env.seconds("HEADER_TIMEOUT", 10.0),
+            body_timeout=env.seconds("BODY_TIMEOUT", 20.0),
+            idle_timeout=env.seconds("IDLE_TIMEOUT", 5.0),
+            max_connections=env.integer("MAX_CONNECTIONS", 4096, minimum=1, maximum=1_000_000),
             ots_region=env.choice("OTS_REGION", OTS_REGIONS),
             ots_url=env.optional_url("OTS_URL"),
             ots_username=env.get("OTS_USERNAME"),
@@ -299,6 +310,19 @@ class _Env:
         if self.get(name) is None:
             return None
         return self.integer(name, 0, minimum=minimum, maximum=maximum)
+
+    def seconds(self, name: str, default: float) -> float:
+        """A positive number of seconds (fractions allowed), at most an hour."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number of seconds, got {raw!r}") from None
+        if not 0 < value <= 3600:  # also refuses nan and inf
+            raise ConfigError(name, f"must be more than 0 and at most 3600 seconds, got {raw}")
+        return value
 
     def url(self, name: str, default: str) -> str:
         return self.optional_url(name) or default.rstrip("/")

@@ -3,7 +3,8 @@
 Some libraries log what passes through them: Bolt logs whole request bodies (at
 INFO when a signature check fails), slack-sdk logs outgoing message bodies at
 DEBUG, httpx logs every request URL at INFO (and OTS URLs carry secret keys),
-uvicorn's access log writes request paths (which carry keys too). Those loggers
+uvicorn's access log writes request paths (which carry keys too), and at
+`--log-level trace` its `uvicorn.asgi` logger writes every request's scope. Those loggers
 are pinned at WARNING, whatever level the root logger has.
 
 Formats: `LOG_FORMAT=text` (default) or `json`, one object per line, for the app
@@ -17,6 +18,7 @@ import json
 import logging
 import logging.config
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -32,6 +34,9 @@ PINNED = (
     "httpcore",
     "aiohttp.access",
     "uvicorn.access",
+    # uvicorn's trace level logs every ASGI message with its scope: paths and
+    # query strings, which carry keys and passphrases.
+    "uvicorn.asgi",
 )
 
 
@@ -191,3 +196,56 @@ class Throttled:
             message += " (and %d more like it in the last %d s)"
             args = (*args, held, round(now - (last or now)))
         self.logger.warning(message, *args)
+
+
+class RepeatLimit(logging.Filter):
+    """Lets through at most `burst` lines of one kind (logger and message template)
+    per `period` seconds, at WARNING and above; the first line after a quiet spell
+    says how many were left out. A fault that repeats is then a few lines a
+    minute, not megabytes. `Throttled` above is for the app's own lines; this is
+    on every handler, for the lines others write (asyncio's `accept()` out of
+    files, uvicorn's) and anything a call site did not throttle."""
+
+    def __init__(self, burst: int = 5, period: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.burst = burst
+        self.period = period
+        self._clock = clock
+        self._lock = threading.Lock()
+        # kind -> [window start, lines let through in it, lines left out]
+        self._kinds: dict[tuple[str, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        kind = (record.name, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            if len(self._kinds) > 10_000:  # kinds are message templates: few in practice
+                self._kinds.clear()
+            window = self._kinds.setdefault(kind, [now, 0, 0])
+            if now - window[0] >= self.period:
+                left_out = int(window[2])
+                window[:] = [now, 0, 0]
+                if left_out:
+                    record.msg = f"{record.msg} [{left_out} more like this were not logged]"
+            if window[1] >= self.burst:
+                window[2] += 1
+                return False
+            window[1] += 1
+            return True
+
+
+def guard_handlers() -> None:
+    """Give every handler in use (root's, uvicorn's, the last-resort one) a RepeatLimit."""
+    loggers = [logging.root] + [
+        logger for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    handlers = {id(h): h for logger in loggers for h in logger.handlers}
+    if logging.lastResort is not None:
+        handlers[id(logging.lastResort)] = logging.lastResort
+    for handler in handlers.values():
+        if not any(isinstance(f, RepeatLimit) for f in handler.filters):
+            handler.addFilter(RepeatLimit())

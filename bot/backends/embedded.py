@@ -340,6 +340,13 @@ class EmbeddedStore:
             raise SecretNotFound
         return self._receipt(metadata_key, None, record)
 
+    async def peek_receipt(self, metadata_key: str) -> Receipt:
+        """The receipt as it is, for HEAD: unlike `receipt`, it does not mark it viewed."""
+        receipt = await self._look(metadata_key) if _plausible_key(metadata_key) else None
+        if receipt is None:
+            raise SecretNotFound
+        return receipt
+
     async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
         receipt, _ = await self.burn_with_shortkey(metadata_key, passphrase)
         return receipt

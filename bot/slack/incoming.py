@@ -132,6 +132,13 @@ def _check_state(state: dict[str, Any]) -> None:
         raise BadSlackRequest("The view state must map blocks to actions to objects.")
 
 
+def _timestamp_problem(timestamp: str | None) -> str | None:
+    # Absent is Bolt's to refuse (401, unsigned); present, it must be seconds.
+    if timestamp is None or (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return None
+    return "The X-Slack-Request-Timestamp header must be a whole number of seconds."
+
+
 def bad_request(message: str) -> Response:
     return PlainTextResponse(f"Bad Slack request: {message}", status_code=400)
 
@@ -141,6 +148,11 @@ async def dispatch(app: AsyncApp, request: Request) -> Response:
     from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 
     raw = await request.body()
+    problem = _timestamp_problem(request.headers.get("x-slack-request-timestamp"))
+    if problem is not None:
+        # Bolt's signature check would fail on int() and answer 500.
+        log.warning("refused a malformed Slack request: %s", problem)
+        return bad_request(problem)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     try:
         body = parse(raw, content_type)

@@ -247,7 +247,10 @@ async def reveal(request: Request) -> Response:
 
 async def receipt(request: Request) -> Response:
     _custid(request)
-    return ApiResponse(receipt_body(await _store(request).receipt(request.path_params["key"])))
+    store = _store(request)
+    # HEAD answers the same headers without marking the receipt viewed.
+    read = store.peek_receipt if request.method == "HEAD" else store.receipt
+    return ApiResponse(receipt_body(await read(request.path_params["key"])))
 
 
 async def burn(request: Request) -> Response:

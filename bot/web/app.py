@@ -23,7 +23,17 @@ from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
 from bot.slack import incoming
 from bot.slack.requesting import Requests
-from bot.web import api, limits, observe, pages, readiness, receipts, request_page, reveal
+from bot.web import (
+    api,
+    headers,
+    limits,
+    observe,
+    pages,
+    readiness,
+    receipts,
+    request_page,
+    reveal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +64,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith(api.PREFIX):
         return api.not_found_response()
     return PlainTextResponse("Not Found", status_code=404)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # Starlette answers a crash outside every middleware: the headers are set here.
+    settings: Settings = request.app.state.settings
+    return PlainTextResponse(
+        "Internal Server Error", status_code=500,
+        headers={n.decode(): v.decode() for n, v in headers.headers_for(settings.public_url)},
+    )
 
 
 def build_app(
@@ -116,8 +135,9 @@ def build_app(
     app = observe.ObservedStarlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=limits.middleware(settings, backend, store),
-        exception_handlers={404: not_found},
+        # Outermost: the headers go on every answer, the limits' refusals included.
+        middleware=[headers.middleware(settings), *limits.middleware(settings, backend, store)],
+        exception_handlers={404: not_found, 500: server_error},
     )
     app.state.backend = backend
     app.state.store = store

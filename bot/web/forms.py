@@ -35,14 +35,7 @@ class Params:
         return [self._checked(name, value) for value in self._values.get(name, ())]
 
     def _checked(self, name: str, value: str) -> str:
-        if self._strict:
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadForm(
-                    f"The {name} parameter is not valid UTF-8 (after decoding its % escapes)."
-                ) from None
-        return value
+        return require_utf8(name, value) if self._strict else value
 
     def __contains__(self, name: object) -> bool:
         return name in self._values
@@ -50,6 +43,17 @@ class Params:
 
 class BadForm(Exception):
     """The body could not be parsed. The message is safe to show."""
+
+
+def require_utf8(name: str, value: str) -> str:
+    """`value`, or BadForm if it holds what UTF-8 cannot encode (a lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadForm(
+            f"The {name} parameter is not valid UTF-8 (after decoding its % escapes)."
+        ) from None
+    return value
 
 
 async def read_form(request: Request, *, strict: bool = False) -> Params:

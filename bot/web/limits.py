@@ -143,6 +143,15 @@ class BodyLimit:
         await self.app(scope, _replay(body, receive), send)
 
     def _check_length_header(self, scope: Scope, cap: int) -> Response | None:
+        names = {name for name, _ in scope["headers"]}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            # Two framings: a proxy in front may have read the body by the other one,
+            # and what follows on this connection is not ours to trust. Close it.
+            return error_response(
+                scope, 400, "Bad request",
+                "A request cannot have both Content-Length and Transfer-Encoding.",
+                {"Connection": "close"},
+            )
         for name, value in scope["headers"]:
             if name != b"content-length":
                 continue

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendUnavailable, OutcomeUnknown, SecretNotFound
 from bot.web import pages
-from bot.web.forms import BadForm, read_form
+from bot.web.forms import BadForm, read_form, require_utf8
 from bot.web.lang import text_of_scope
 
 
@@ -43,14 +43,16 @@ async def reveal_secret(request: Request) -> HTMLResponse:
     _ = text_of_scope(request.scope)
     try:
         form = await read_form(request)
+        passphrase = form.get("passphrase") or None
+        if passphrase is not None:
+            # A lone surrogate (JSON "\ud800") cannot reach scrypt: refuse it here.
+            require_utf8("passphrase", passphrase)
     except BadForm as exc:
         # Nothing was tried, so nothing was consumed: say what was wrong.
         return page(pages.message(_, _("Bad request"), _("{problem} Nothing was revealed.",
                                                           problem=exc)), 400)
     try:
-        revealed = await store.reveal(
-            request.path_params["secret_key"], form.get("passphrase") or None, via="page"
-        )
+        revealed = await store.reveal(request.path_params["secret_key"], passphrase, via="page")
     except SecretNotFound:
         return page(pages.unknown_secret(_), 404)
     except OutcomeUnknown:

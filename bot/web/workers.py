@@ -72,18 +72,13 @@ def serve(settings: Settings, sock: socket.socket, log_config: dict[str, Any]) -
 
 
 def _serve(settings: Settings, sock: socket.socket, log_config: dict[str, Any]) -> None:
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(
-        APP,
-        factory=True,
-        workers=settings.workers,
-        access_log=False,  # secret keys are in request paths
-        log_level="info",
-        server_header=False,
-        proxy_headers=True,
-        log_config=log_config,  # each worker sets up logging as this process did
+    from bot.web.server import server_config
+
+    # Each worker sets up logging as this process did (log_config).
+    config = server_config(
+        settings, APP, factory=True, workers=settings.workers, log_config=log_config
     )
     host, port = sock.getsockname()[:2]
     log.info("serving on http://%s:%d with %d workers", host, port, settings.workers)
