@@ -250,7 +250,10 @@ class OnetimeSecretBackend:
             value=value,
         )
 
-    async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
+    async def burn(
+        self, metadata_key: str, passphrase: str | None = None, *, by_owner: bool = False
+    ) -> Receipt:
+        # `by_owner` means nothing to Onetime Secret: it asks for what it asks for.
         key = _path_key(metadata_key)
         params: Params = {"passphrase": passphrase} if passphrase else {}
         data = await self._once(f"/private/{key}/burn", params, sensitive=(key, passphrase))
