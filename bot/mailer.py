@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from bot.recipients import DeliveryFailed, LinkNotice, Recipient
+from bot.recipients import DeliveryFailed, LinkNotice, Recipient, sentence_start
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _duration(seconds: int) -> str:
 def link_email(notice: LinkNotice, *, sender: str, to: str) -> EmailMessage:
     """The message a recipient gets: the link and how it works; no secret, no receipt key."""
     who = notice.sender
-    who_title = who[:1].upper() + who[1:]
+    who_title = sentence_start(who)
     lines = [
         f"{who_title} sent you a one-time secret.",
         "",

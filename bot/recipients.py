@@ -28,6 +28,12 @@ _OBSCURE = re.compile(
 )
 
 
+def sentence_start(sender: str) -> str:
+    """A sender's name at the start of a sentence: "Someone using the API", but an
+    email address or a Slack mention as it is."""
+    return "Someone using the API" if sender == ANONYMOUS_SENDER else sender
+
+
 class DeliveryFailed(Exception):
     """The link could not be delivered. `reason` is a clause for the caller."""
 

@@ -59,4 +59,7 @@ class SlackMember:
         try:
             await self.messenger.dm(self.user_id, message)
         except SlackFailure as exc:
-            raise DeliveryFailed(f"Slack would not deliver the message: {exc.reason}") from None
+            reason = exc.reason  # a clause: Slack's own words for unknown codes
+            if not reason.startswith("Slack"):
+                reason = f"the Slack member could not be messaged: {reason}"
+            raise DeliveryFailed(reason) from None
