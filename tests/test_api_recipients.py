@@ -6,6 +6,7 @@ else refused; on both stores, over real HTTP, against a real SMTP server
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,10 @@ def served(request: pytest.FixtureRequest, data_dir: Path, **extra: str) -> Serv
 # -- email ---------------------------------------------------------------------------------
 
 
-def test_a_recipient_gets_the_link_by_email_and_never_the_secret(mail: MailApi):
+def test_a_recipient_gets_the_link_by_email_and_never_the_secret(
+    mail: MailApi, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
     shared = ok(mail.api.post("/share", auth=ALICE, data={
         "secret": "hunter2-top-secret", "passphrase": "open sesame", "ttl": "3600",
         "recipient": CAROL}))
@@ -99,6 +103,13 @@ def test_a_recipient_gets_the_link_by_email_and_never_the_secret(mail: MailApi):
     assert mail.recent()[0]["recipient"] == [CAROL_SHOWN]
     revealed = ok(mail.api.post(f"/secret/{key}", data={"passphrase": "open sesame"}))
     assert revealed["value"] == "hunter2-top-secret"
+    # The app's log says that a link went out and how, never to whom or which.
+    # ("mail.log" is the test SMTP server's own logger: the receiving side.)
+    app_log = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records
+                        if not r.name.startswith("mail."))
+    assert "delivered to its recipient by email" in app_log
+    for private in (CAROL, key, meta, "hunter2-top-secret", "open sesame"):
+        assert private not in app_log
 
 
 def test_generate_mails_the_link_not_the_value(mail: MailApi):
@@ -219,6 +230,29 @@ def test_a_mail_server_that_is_down_burns_the_secret(
         assert "never told" not in json.dumps(body)
         [receipt] = ok(api.get("/private/recent", auth=ALICE))
         assert receipt["state"] == "burned"
+
+
+def test_a_relay_that_wants_a_login_gets_the_one_in_smtp_url(
+    request: pytest.FixtureRequest, data_dir: Path
+):
+    request.param = "sqlite"
+    with SMTPServer(login=("ots@example.net", "p@ss:word")) as relay:
+        url = f"smtp://ots%40example.net:p%40ss%3Aword@127.0.0.1:{relay.port}"
+        with served(request, data_dir, SMTP_URL=url, SMTP_FROM=FROM) as server:
+            shared = ok(httpx.post(server.url + "/api/v1/share", auth=ALICE,
+                                   data={"secret": "x", "recipient": CAROL}, timeout=20))
+        assert shared["recipient"] == [CAROL_SHOWN]
+        assert [r.rcpt_tos for r in relay.wait_for(1)] == [[CAROL]]
+        assert relay.logins == ["ots@example.net"]
+
+        wrong = f"smtp://ots%40example.net:nope@127.0.0.1:{relay.port}"
+        with served(request, data_dir, SMTP_URL=wrong, SMTP_FROM=FROM) as server:
+            response = httpx.post(server.url + "/api/v1/share", auth=ALICE,
+                                  data={"secret": "x", "recipient": CAROL}, timeout=20)
+        v1_error(response, f"The link could not be delivered to {CAROL_SHOWN}: the mail "
+                 "server refused this server's credentials. The secret was burned, so "
+                 "nobody can open it; share it again.", "502")
+        assert len(relay.received) == 1
 
 
 def test_a_refused_mailbox_burns_the_secret(mail: MailApi):

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.support.servers import free_port
 
@@ -33,16 +34,35 @@ class Received:
 
 
 class SMTPServer:
-    def __init__(self) -> None:
+    """With `login`, AUTH (PLAIN, LOGIN) is offered and a wrong login refused."""
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.received: list[Received] = []
         self.refused: set[str] = set()
+        self.logins: list[str] = []
+        self._login = login
         self._lock = threading.Lock()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = (
+            # Plain-text AUTH on loopback only: the tests have no certificate to offer.
+            {"authenticator": self._authenticate, "auth_required": False,
+             "auth_require_tls": False}
+            if login else {}
+        )
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **auth)
 
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        assert self._login is not None
+        login = (auth_data.login.decode(), auth_data.password.decode())
+        with self._lock:
+            self.logins.append(login[0])
+        # handled=False: aiosmtpd answers 535 itself when the login is wrong.
+        return AuthResult(success=login == self._login, handled=False)
 
     def refuse(self, address: str) -> None:
         self.refused.add(address.casefold())
