@@ -193,6 +193,29 @@ def test_deliveries_are_rate_limited(
     assert len(smtp.wait_for(2)) == 2
 
 
+def test_deliveries_are_counted_per_user_and_per_address(
+    request: pytest.FixtureRequest, data_dir: Path, smtp: SMTPServer
+):
+    """Through a trusted proxy (loopback, uvicorn's default FORWARDED_ALLOW_IPS), each
+    request comes from the address in X-Forwarded-For: the two limits apart."""
+    request.param = "sqlite"
+    limited = "Rate limit exceeded. Please try again later."
+
+    def deliver(api: httpx.Client, auth: tuple[str, str], address: str) -> httpx.Response:
+        return api.post("/share", auth=auth, headers={"X-Forwarded-For": address},
+                        data={"secret": "x", "recipient": CAROL})
+
+    with served(request, data_dir, SMTP_URL=smtp.url, SMTP_FROM=FROM,
+                RATE_LIMIT_DELIVER="2") as server, \
+            httpx.Client(base_url=server.url + "/api/v1", timeout=20) as api:
+        ok(deliver(api, ALICE, "198.51.100.1"))
+        ok(deliver(api, ALICE, "198.51.100.1"))
+        v1_error(deliver(api, ALICE, "198.51.100.2"), limited, "429")  # Alice's own limit
+        v1_error(deliver(api, BOB, "198.51.100.1"), limited, "429")  # that address's limit
+        ok(deliver(api, BOB, "198.51.100.3"))
+    assert len(smtp.wait_for(3)) == 3
+
+
 # -- nothing to deliver with ----------------------------------------------------------------
 
 
