@@ -149,6 +149,9 @@ def _add_secret_options(parser: argparse.ArgumentParser) -> None:
     _add_passphrase_option(parser, "the reader must also know this")
     parser.add_argument("--recipient", action="append", default=[], metavar="EMAIL",
                         help="the server emails the link here (needs an account)")
+    parser.add_argument("--share-domain", default="", metavar="HOST",
+                        help="build the link on this host (one the server lists, e.g. "
+                             "this app's SHARE_DOMAINS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +339,7 @@ def receipt_json(receipt: Receipt, backend: OnetimeSecretBackend) -> dict[str, A
     if data["received"] is None:
         del data["received"]
     if receipt.secret_key:
-        data["secret_link"] = backend.secret_url(receipt.secret_key)
+        data["secret_link"] = backend.secret_url(receipt.secret_key, receipt.share_domain)
     data["receipt_link"] = backend.receipt_url(receipt.metadata_key)
     return data
 
@@ -353,25 +356,26 @@ def _describe(receipt: Receipt, backend: OnetimeSecretBackend) -> str:
 async def do_share(args: argparse.Namespace, backend: OnetimeSecretBackend) -> str:
     receipt = await backend.share(
         read_secret(args.secret), ttl=args.ttl, passphrase=args.passphrase,
-        recipient=tuple(args.recipient),
+        recipient=tuple(args.recipient), share_domain=args.share_domain,
     )
     if args.json:
         return _dumps(receipt_json(receipt, backend))
     if not receipt.secret_key:
         raise BackendUnavailable("The server answered without a secret key.")
-    return backend.secret_url(receipt.secret_key) + "\n"
+    return backend.secret_url(receipt.secret_key, receipt.share_domain) + "\n"
 
 
 async def do_generate(args: argparse.Namespace, backend: OnetimeSecretBackend) -> str:
     receipt = await backend.generate(
         ttl=args.ttl, passphrase=args.passphrase, recipient=tuple(args.recipient),
-        length=args.length,
+        length=args.length, share_domain=args.share_domain,
     )
     if args.json:
         return _dumps(receipt_json(receipt, backend))
     if not receipt.secret_key:
         raise BackendUnavailable("The server answered without a secret key.")
-    return f"{backend.secret_url(receipt.secret_key)}\n{receipt.value}\n"
+    link = backend.secret_url(receipt.secret_key, receipt.share_domain)
+    return f"{link}\n{receipt.value}\n"
 
 
 async def do_get(args: argparse.Namespace, backend: OnetimeSecretBackend, key: str) -> str:

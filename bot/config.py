@@ -9,8 +9,10 @@ A missing or malformed value raises `ConfigError`, which names the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +27,8 @@ KIB = 1024
 # A urlencoded secret takes up to 3 bytes per byte (%XX); the rest is room for
 # the other parameters, multipart boundaries and Slack's payload wrapping.
 BODY_OVERHEAD = 64 * KIB
+_HOST_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+                        r"(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?")
 
 
 USERINFO_PROBLEM = {
@@ -107,6 +111,15 @@ class Settings:
     # /metrics is served only with a token; scrapers send it as a Bearer token.
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"
+    # Public host names the API may build links on (`share_domain`), lowercase.
+    share_domains: tuple[str, ...] = ()
+    # Email delivery of links to API `recipient`s: smtp:// or smtps://, may hold a password.
+    smtp_url: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    # Off: only API users may have the app message or mail people (no anonymous relay).
+    recipients_anonymous: bool = False
+    # Link deliveries (`recipient`) per API user and per client address, per window.
+    rate_limit_deliver: int = 100
 
     @property
     def slack_enabled(self) -> bool:
@@ -194,7 +207,14 @@ class Settings:
             server_key=env.server_key("SERVER_KEY"),
             metrics_token=env.secret("METRICS_TOKEN", minimum=METRICS_TOKEN_MIN),
             log_format=env.choice("LOG_FORMAT", LOG_FORMATS) or "text",
+            share_domains=env.host_names("SHARE_DOMAINS"),
+            smtp_url=env.smtp_url("SMTP_URL"),
+            smtp_from=env.email("SMTP_FROM"),
+            recipients_anonymous=env.boolean("RECIPIENTS_ANONYMOUS", False),
+            rate_limit_deliver=env.integer("RATE_LIMIT_DELIVER", 100, minimum=0),
         )
+        if settings.smtp_url and not settings.smtp_from:
+            raise ConfigError("SMTP_FROM", "is required when SMTP_URL is set (the sender address)")
         _check_slack(settings)
         _check_server_key(settings)
         if bool(settings.ots_username) != bool(settings.ots_api_token):
@@ -384,6 +404,59 @@ class _Env:
                     f"got {slack_id!r}"
                 )
         return ids
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"must be 1 or 0 (true or false), got {raw!r}")
+
+    def host_names(self, name: str) -> tuple[str, ...]:
+        raw = self.get(name)
+        if raw is None:
+            return ()
+        hosts = []
+        for entry in raw.split(","):
+            host = entry.strip().lower().rstrip(".")
+            if not host:
+                continue
+            if not _HOST_NAME.fullmatch(host):
+                raise ConfigError(
+                    name, f"must be comma-separated host names (like secrets.example.com), "
+                    f"got {entry.strip()!r}"
+                )
+            hosts.append(host)
+        return tuple(hosts)
+
+    def smtp_url(self, name: str) -> str | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        try:
+            parts = urlsplit(raw)
+            port = parts.port
+        except ValueError:
+            # The value may hold a password: never echo it.
+            raise ConfigError(name, "must be smtp://[user:pass@]host:port or smtps://…") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError(name, "must be smtp://[user:pass@]host:port or smtps://…")
+        del port
+        return raw
+
+    def email(self, name: str) -> str | None:
+        raw = self.get(name)
+        if raw is None:
+            return None
+        _, address = parseaddr(raw)
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ConfigError(
+                name, f"must be an email address (or 'Name <address>'), got {raw!r}"
+            )
+        return raw
 
     def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
         raw = self.get(name)

@@ -118,7 +118,8 @@ def test_json_receipt_and_burn(ots, app: ServedApp):
     assert data["receipt_link"] == f"{app.url}/private/{data['metadata_key']}"
 
     receipt = ots("receipt", data["receipt_link"])
-    assert receipt.code == 0 and receipt.out.startswith("viewed\t")
+    assert receipt.code == 0 and receipt.out.startswith("new\t")  # v1: the first read
+    assert ots("receipt", data["receipt_link"]).out.startswith("viewed\t")
     assert data["secret_link"] in receipt.out
 
     burned = ots("--url", app.url, "burn", data["metadata_key"])

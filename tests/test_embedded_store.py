@@ -264,7 +264,7 @@ async def test_a_receipt_never_says_expired_while_the_secret_can_be_revealed(
 
     clock.now = 1_000_060.5  # past created + ttl, but storage still holds both secrets
     await store.sweep()
-    assert (await store.receipt(late.metadata_key)).state == "viewed"
+    assert (await store.receipt(late.metadata_key)).state == "new"  # the first read
     assert events.seen == []
     await store.reveal(late.secret_key or "")
     assert (await store.receipt(late.metadata_key)).state == "received"
@@ -464,9 +464,13 @@ async def test_receipt_goes_new_viewed_received(storage: Storage) -> None:
     assert receipt.expires_at == receipt.created + 3600
 
     clock.now += 10
+    # v1: the first read still answers "new" (and only then marks it viewed).
+    first = await store.receipt(receipt.metadata_key)
+    assert first.state == "new" and first.updated == first.created
+    assert first.secret_key == receipt.secret_key  # the owner still sees the link
     viewed = await store.receipt(receipt.metadata_key)
     assert viewed.state == "viewed"
-    assert viewed.secret_key == receipt.secret_key  # the owner still sees the link
+    assert viewed.secret_key == receipt.secret_key
     assert viewed.updated == viewed.created + 10
     assert (await store.receipt(receipt.metadata_key)).state == "viewed"
 
@@ -488,7 +492,7 @@ async def test_burn_goes_new_burned(store: EmbeddedStore, passphrase: str | None
     receipt = await store.share(unique("value"), passphrase=passphrase, owner="U1")
     assert receipt.secret_key is not None
 
-    burned = await store.burn(receipt.metadata_key)
+    burned = await store.burn(receipt.metadata_key, passphrase)
     assert burned.state == "burned" and burned.secret_key is None
     assert await store.peek(receipt.secret_key) is None
     with pytest.raises(SecretNotFound):
@@ -497,6 +501,36 @@ async def test_burn_goes_new_burned(store: EmbeddedStore, passphrase: str | None
         await store.burn(receipt.metadata_key)
     assert (await store.receipt(receipt.metadata_key)).state == "burned"
     assert [(e.kind, e.via) for e in events.seen] == [("burned", "burn")]
+
+
+async def test_burning_a_protected_secret_needs_its_passphrase(store: EmbeddedStore) -> None:
+    """As on v1 servers: a receipt link alone must not destroy it, and burn tries
+    count towards the passphrase limit (no guessing oracle)."""
+    store.passphrase_attempts = 3
+    events = Events()
+    store.subscribe(events)
+    receipt = await store.share(unique("value"), passphrase="right", owner="U1")
+    for wrong in (None, "wrong"):
+        with pytest.raises(SecretNotFound):
+            await store.burn(receipt.metadata_key, wrong)
+        assert await store.peek(receipt.secret_key or "") is True  # kept
+    # The third wrong try, through reveal this time, uses up the attempts.
+    with pytest.raises(SecretNotFound):
+        await store.reveal(receipt.secret_key or "", "also wrong")
+    assert await store.peek(receipt.secret_key or "") is None
+    assert [(e.kind, e.via) for e in events.seen] == [("burned", "attempts")]
+
+    other = await store.share(unique("value"), passphrase="right")
+    assert (await store.burn(other.metadata_key, "right")).state == "burned"
+    owned = await store.share(unique("value"), passphrase="right")
+    # The owner, known to the caller (Slack's Burn now), needs no passphrase.
+    assert (await store.burn(owned.metadata_key, by_owner=True)).state == "burned"
+
+
+async def test_generate_starts_viewed(store: EmbeddedStore) -> None:
+    made = await store.generate()
+    assert made.state == "viewed"
+    assert (await store.receipt(made.metadata_key)).state == "viewed"
 
 
 async def test_a_viewed_receipt_can_still_burn(store: EmbeddedStore) -> None:
@@ -564,7 +598,7 @@ async def test_a_revealed_or_burned_secret_leaves_no_ciphertext_behind(
         ciphertexts.append(raw[32:])
     for i, receipt in enumerate(gone):
         if i % 4 == 3:
-            await store.burn(receipt.metadata_key)
+            await store.burn(receipt.metadata_key, "pw" if i % 2 else None)
         else:
             await store.reveal(receipt.secret_key or "", "pw" if i % 2 else None)
     await storage.close()  # SQLite: the WAL is checkpointed into the file
@@ -679,7 +713,7 @@ async def test_sqlite_forgets_used_secrets_in_every_file_within_seconds(tmp_path
             ciphertexts.append(raw[32:])
         for i, receipt in enumerate(gone):
             if i % 3 == 2:
-                await store.burn(receipt.metadata_key)
+                await store.burn(receipt.metadata_key, "pw" if i % 2 else None)
             else:
                 await store.reveal(receipt.secret_key or "", "pw" if i % 2 else None)
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bot.slack import ids
-from tests.support.fake_slack import FakeSlack
+from tests.support.fake_slack import METHOD_SCOPES, FakeSlack
 from tests.support.servers import ServedApp
 from tests.support.slack_requests import command_body, interactive_body, post_signed
 
@@ -60,6 +60,26 @@ def test_manifest_declares_what_the_app_needs() -> None:
         assert command["should_escape"] is True
     for shortcut in SHORTCUTS:
         assert len(shortcut["name"]) <= 24
+
+
+# How the code names each Web API method: slack_sdk's function, or the method itself.
+_CALLED_AS = {
+    "users.lookupByEmail": "users_lookupByEmail(",
+    "users.info": "users_info(",
+    "conversations.open": "conversations_open(",
+    "chat.postMessage": '"chat.postMessage"',
+    "chat.postEphemeral": '"chat.postEphemeral"',
+}
+
+
+def test_every_scope_the_code_needs_is_in_the_manifest() -> None:
+    source = "\n".join(p.read_text() for p in (Path(__file__).parent.parent / "bot").rglob("*.py"))
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    called = {method for method, token in _CALLED_AS.items() if token in source}
+    assert "users.lookupByEmail" in called  # API recipients are looked up by email
+    assert set(_CALLED_AS) == set(METHOD_SCOPES)
+    for method in called:
+        assert METHOD_SCOPES[method] in scopes, (method, METHOD_SCOPES[method])
 
 
 def test_every_id_constant_is_in_the_manifest() -> None:

@@ -279,6 +279,19 @@ def test_burn_now_destroys_unread_secrets_and_replaces_the_message(world: SlackW
     assert "nothing left to burn" in world.replies(again_url)[0]["text"]
 
 
+def test_burn_now_needs_no_passphrase(world: SlackWorld) -> None:
+    """The API asks for the passphrase to burn; the sender's own button does not
+    (Slack says who clicked)."""
+    if world.fake_ots:
+        pytest.skip("Onetime Secret decides for itself what its burn needs")
+    alice, bob = new_user(), new_user()
+    reply = share_to(world, alice, bob, secret="guarded-burn", passphrase="pp words")
+    ack, response_url, _ = world.click(reply, ids.BURN_ACTION, user=alice, channel="C0GENERAL")
+    assert ack.status_code == 200
+    assert "Burned for" in world.replies(response_url)[0]["text"]
+    assert reveal_by_link(world, link_in(world.dms(bob)[0]), "pp words") is None
+
+
 def test_burn_after_a_reveal_says_it_was_already_read(world: SlackWorld) -> None:
     alice = new_user()
     _, response_url, _ = world.command("read-first", user=alice)

@@ -30,6 +30,7 @@ class Receipt:
     recipient: tuple[str, ...] = ()
     received: int | None = None
     value: str | None = field(default=None, repr=False)  # only from generate
+    share_domain: str = ""  # the host its link is built on; "" for the server's own
 
     @property
     def expires_at(self) -> int:
@@ -110,7 +111,13 @@ class SecretBackend(Protocol):
 
     async def receipt(self, metadata_key: str) -> Receipt: ...
 
-    async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt: ...
+    async def burn(
+        self, metadata_key: str, passphrase: str | None = None, *, by_owner: bool = False
+    ) -> Receipt:
+        """Destroy an unread secret. A passphrase-protected one needs its passphrase,
+        unless `by_owner`: the caller knows the owner asks (Slack says who clicked)
+        and the backend can honour that (the embedded store can; Onetime Secret
+        decides for itself)."""
 
     async def recent(self, owner: str) -> list[Receipt]: ...
 

@@ -51,6 +51,8 @@ GENERATE_MAX_LENGTH = 128
 SHORTKEY_LENGTH = 8
 SCRUB_SECONDS = 3.0  # how often SQLite drops expired rows and empties its WAL
 RECENT_LIMIT = 100  # receipts `recent` lists, newest first; an index keeps no more
+# `recent` scores are seconds * span + a per-user counter: exact in a float until 2255.
+_SEQUENCE_SPAN = 1_000_000
 # Expiry notices: due entries are taken in batches; a round keeps taking batches while
 # full ones come back, for up to SWEEP_BUDGET seconds, and the next round comes at once
 # (after SWEEP_PAUSE) while a backlog is left.
@@ -132,8 +134,10 @@ class EmbeddedStore:
 
     # -- links --------------------------------------------------------------
 
-    def secret_url(self, secret_key: str) -> str:
-        return f"{self.public_url}/secret/{secret_key}"
+    def secret_url(self, secret_key: str, share_domain: str = "") -> str:
+        # A share domain is a public host name (SHARE_DOMAINS), always served over https.
+        base = f"https://{share_domain}" if share_domain else self.public_url
+        return f"{base}/secret/{secret_key}"
 
     def receipt_url(self, metadata_key: str) -> str:
         return f"{self.public_url}/private/{metadata_key}"
@@ -153,6 +157,7 @@ class EmbeddedStore:
         passphrase: str | None = None,
         recipient: tuple[str, ...] = (),
         owner: str | None = None,
+        share_domain: str = "",
     ) -> Receipt:
         if not secret:
             raise InvalidRequest(NOTHING_TO_SHARE)
@@ -166,7 +171,9 @@ class EmbeddedStore:
                 f"The secret is too long: {len(data):,} bytes; the limit is "
                 f"{self.max_secret_bytes:,} bytes."
             )
-        return await self._store(data, ttl, passphrase or None, recipient, owner or "anon")
+        return await self._store(
+            data, ttl, passphrase or None, recipient, owner or "anon", share_domain=share_domain
+        )
 
     async def generate(
         self,
@@ -176,10 +183,13 @@ class EmbeddedStore:
         recipient: tuple[str, ...] = (),
         owner: str | None = None,
         length: int | None = None,
+        share_domain: str = "",
     ) -> Receipt:
         value = generate_password(length or GENERATE_LENGTH)
+        # As on v1 servers: the caller has already seen the value, so it starts viewed.
         receipt = await self._store(
-            value.encode("ascii"), ttl, passphrase or None, recipient, owner or "anon"
+            value.encode("ascii"), ttl, passphrase or None, recipient, owner or "anon",
+            state="viewed", share_domain=share_domain,
         )
         return _with_value(receipt, value)
 
@@ -190,6 +200,9 @@ class EmbeddedStore:
         passphrase: str | None,
         recipient: tuple[str, ...],
         custid: str,
+        *,
+        state: str = "new",
+        share_domain: str = "",
     ) -> Receipt:
         ttl = self.clamp_ttl(ttl)
         now = int(self._clock())
@@ -206,12 +219,13 @@ class EmbeddedStore:
             sealed = self._seal(data, secret_key, secret_id, pointer, None)
         record = {
             "custid": custid,
-            "state": "new",
+            "state": state,
             "created": now,
             "updated": now,
             "ttl": ttl,
             "passphrase_required": bool(passphrase),
             "recipient": list(recipient),
+            **({"domain": share_domain} if share_domain else {}),
             "sk": _b64(
                 crypto.seal(secret_key.encode(), metadata_key, metadata_id.encode())
             ),
@@ -229,10 +243,17 @@ class EmbeddedStore:
             )
         if custid in self._recent:
             index = self._recent[custid]
-            # Trimmed on every add: `recent` shows the newest RECENT_LIMIT anyway,
-            # and an active user's index must not grow without end.
+            # Seconds alone tie for secrets made within the same second; a counter
+            # shared by every replica (one atomic incr) orders those truly. Trimmed on
+            # every add: `recent` shows the newest RECENT_LIMIT anyway, and an active
+            # user's index must not grow without end.
+            sequence = await self.storage.incr(index.sequence, self.max_ttl * 2)
             await self.storage.index_add(
-                index.name, index.seal(metadata_key), now, self.max_ttl * 2, keep=RECENT_LIMIT
+                index.name,
+                index.seal(metadata_key),
+                now * _SEQUENCE_SPAN + sequence % _SEQUENCE_SPAN,
+                self.max_ttl * 2,
+                keep=RECENT_LIMIT,
             )
         return self._receipt(metadata_key, secret_key, record)
 
@@ -274,6 +295,21 @@ class EmbeddedStore:
         raw = await self.storage.get(secret_id)
         if raw is None:
             raise SecretNotFound
+        value = await self._open_counted(secret_key, secret_id, raw, passphrase)
+        # Only the caller whose delete removed the record may see the value.
+        if not await self.storage.delete(secret_id):
+            raise SecretNotFound
+        return value, raw
+
+    async def _open_counted(
+        self, secret_key: str, secret_id: str, raw: bytes, passphrase: str | None
+    ) -> str:
+        """Open a passphrase-protected record as one of its limited attempts.
+
+        A missing or wrong passphrase raises SecretNotFound; the last allowed one
+        burns the secret. Reveal and burn both come through here, so neither is a
+        way round `passphrase_attempts`.
+        """
         # The attempt is reserved (one atomic INCR, shared by every worker and
         # replica) before scrypt runs: a burst of guesses gets at most
         # `passphrase_attempts` evaluations, however many arrive at once.
@@ -288,18 +324,12 @@ class EmbeddedStore:
         try:
             if not passphrase:
                 raise crypto.DecryptionFailed
-            value = await asyncio.to_thread(
-                self._open, raw, secret_key, secret_id, passphrase
-            )
+            return await asyncio.to_thread(self._open, raw, secret_key, secret_id, passphrase)
         except crypto.DecryptionFailed:
             if attempt >= self.passphrase_attempts:
                 await self._burn_after_attempts(secret_id, raw)
             # Tries left from the reserved count; 0: this try destroyed the secret.
             raise WrongPassphrase(self.passphrase_attempts - attempt) from None
-        # Only the caller whose delete removed the record may see the value.
-        if not await self.storage.delete(secret_id):
-            raise SecretNotFound
-        return value, raw
 
     async def _burn_after_attempts(self, secret_id: str, raw: bytes) -> None:
         if await self.storage.delete(secret_id):
@@ -333,11 +363,19 @@ class EmbeddedStore:
         if not _plausible_key(metadata_key):
             raise SecretNotFound
         metadata_id = crypto.storage_id("m:", metadata_key)
-        record = await self._update(
-            metadata_id, lambda r: _advance(r, "viewed", int(self._clock()))
-        )
+        seen: list[dict[str, Any]] = []
+
+        def view(record: dict[str, Any]) -> dict[str, Any] | None:
+            seen[:] = [dict(record)]
+            return _advance(record, "viewed", int(self._clock()))
+
+        record = await self._update(metadata_id, view)
         if record is None:
             raise SecretNotFound
+        # v1: the first read still answers "new" and only then marks it viewed. Of
+        # concurrent first reads, only the one whose compare-and-set won sees "new".
+        if seen and seen[0]["state"] == "new" and record["state"] == "viewed":
+            record = seen[0]
         return self._receipt(metadata_key, None, record)
 
     async def peek_receipt(self, metadata_key: str) -> Receipt:
@@ -347,16 +385,24 @@ class EmbeddedStore:
             raise SecretNotFound
         return receipt
 
-    async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
-        receipt, _ = await self.burn_with_shortkey(metadata_key, passphrase)
+    async def burn(
+        self, metadata_key: str, passphrase: str | None = None, *, by_owner: bool = False
+    ) -> Receipt:
+        receipt, _ = await self.burn_with_shortkey(metadata_key, passphrase, by_owner=by_owner)
         return receipt
 
     async def burn_with_shortkey(
-        self, metadata_key: str, passphrase: str | None = None
+        self, metadata_key: str, passphrase: str | None = None, *, by_owner: bool = False
     ) -> tuple[Receipt, str]:
         """Burn, and also return the first characters of the dead secret_key (OTS's
-        `secret_shortkey`), which the receipt itself no longer holds."""
-        # The metadata_key is the owner's capability; the passphrase guards reading only.
+        `secret_shortkey`), which the receipt itself no longer holds.
+
+        A passphrase-protected secret needs its passphrase, as on v1 servers: the
+        metadata key alone (a receipt link someone saw) must not destroy it. A missing
+        or wrong one answers SecretNotFound, keeps the secret and counts as a wrong
+        try, so burning is no way round `passphrase_attempts`. `by_owner` is for a
+        caller who knows the owner is asking (Slack says who clicked Burn now).
+        """
         if not _plausible_key(metadata_key):
             raise SecretNotFound
         metadata_id = crypto.storage_id("m:", metadata_key)
@@ -368,7 +414,10 @@ class EmbeddedStore:
         if secret_key is None or self._state(record) not in ("new", "viewed"):
             raise SecretNotFound
         prefix = "p:" if record["passphrase_required"] else "s:"
-        if not await self.storage.delete(crypto.storage_id(prefix, secret_key)):
+        secret_id = crypto.storage_id(prefix, secret_key)
+        if record["passphrase_required"] and not by_owner:
+            await self._check_passphrase(secret_key, secret_id, passphrase or None)
+        if not await self.storage.delete(secret_id):
             raise SecretNotFound
         metrics.SECRETS.labels(event="burned").inc()
         try:
@@ -379,6 +428,14 @@ class EmbeddedStore:
             log.warning("a secret was burned but its receipt could not be updated")
             record = _advance(dict(record), "burned", int(self._clock())) or record
         return self._receipt(metadata_key, None, record), secret_key[:SHORTKEY_LENGTH]
+
+    async def _check_passphrase(
+        self, secret_key: str, secret_id: str, passphrase: str | None
+    ) -> None:
+        raw = await self.storage.get(secret_id)
+        if raw is None:
+            raise SecretNotFound
+        await self._open_counted(secret_key, secret_id, raw, passphrase)
 
     async def peek(self, secret_key: str) -> bool | None:
         """Without consuming: None if no such secret, else whether it needs a passphrase."""
@@ -518,6 +575,7 @@ class EmbeddedStore:
             passphrase_required=bool(record["passphrase_required"]),
             recipient=tuple(record.get("recipient", ())),
             received=record.get("received"),
+            share_domain=str(record.get("domain") or ""),
         )
 
     # -- maintenance ----------------------------------------------------------
@@ -598,6 +656,7 @@ class RecentIndex:
 
     def __init__(self, custid: str, server_key: ServerKey) -> None:
         self.name = server_key.hash_id("r:", custid)
+        self.sequence = self.name + ":n"
         self._key = server_key
 
     def seal(self, metadata_key: str) -> bytes:

@@ -152,8 +152,10 @@ class OnetimeSecretBackend:
 
     # -- links --------------------------------------------------------------
 
-    def secret_url(self, secret_key: str) -> str:
-        return f"{self.origin}/secret/{secret_key}"
+    def secret_url(self, secret_key: str, share_domain: str = "") -> str:
+        # A receipt's share_domain is where the server said its link lives (v1: https).
+        base = f"https://{share_domain}" if share_domain else self.origin
+        return f"{base}/secret/{secret_key}"
 
     def receipt_url(self, metadata_key: str) -> str:
         return f"{self.origin}/private/{metadata_key}"
@@ -204,9 +206,10 @@ class OnetimeSecretBackend:
         passphrase: str | None = None,
         recipient: tuple[str, ...] = (),
         owner: str | None = None,
+        share_domain: str = "",
     ) -> Receipt:
         self._check_secret(secret)
-        params = _options(ttl, passphrase, recipient)
+        params = _options(ttl, passphrase, recipient, share_domain)
         params["secret"] = secret
         data = await self._once("/share", params, sensitive=(secret, passphrase))
         return _fresh(self._parse(data))
@@ -219,8 +222,9 @@ class OnetimeSecretBackend:
         recipient: tuple[str, ...] = (),
         owner: str | None = None,
         length: int | None = None,
+        share_domain: str = "",
     ) -> Receipt:
-        params = _options(ttl, passphrase, recipient)
+        params = _options(ttl, passphrase, recipient, share_domain)
         if length:
             params["length"] = str(length)
         data = await self._once("/generate", params, sensitive=(passphrase,))
@@ -250,7 +254,10 @@ class OnetimeSecretBackend:
             value=value,
         )
 
-    async def burn(self, metadata_key: str, passphrase: str | None = None) -> Receipt:
+    async def burn(
+        self, metadata_key: str, passphrase: str | None = None, *, by_owner: bool = False
+    ) -> Receipt:
+        # `by_owner` means nothing to Onetime Secret: it asks for what it asks for.
         key = _path_key(metadata_key)
         params: Params = {"passphrase": passphrase} if passphrase else {}
         data = await self._once(f"/private/{key}/burn", params, sensitive=(key, passphrase))
@@ -526,6 +533,7 @@ def parse_receipt(data: Any, *, metadata_key: str | None = None, now: int) -> Re
         recipient=_strings(data.get("recipient")),
         received=_optional_integer(data.get("received")),
         value=_text(data.get("value")) or None,
+        share_domain=_text(data.get("share_domain")),
     )
 
 
@@ -654,8 +662,12 @@ def _path_key(key: str) -> str:
     return key
 
 
-def _options(ttl: int | None, passphrase: str | None, recipient: tuple[str, ...]) -> Params:
+def _options(
+    ttl: int | None, passphrase: str | None, recipient: tuple[str, ...], share_domain: str = ""
+) -> Params:
     params: Params = {}
+    if share_domain:
+        params["share_domain"] = share_domain
     if ttl:
         params["ttl"] = str(int(ttl))
     if passphrase:

@@ -49,7 +49,8 @@ async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> N
         if deps.ledger is not None:
             await deps.ledger.forget(str(key))
         try:
-            await deps.backend.burn(str(key))
+            # The button names its sender and Slack signed who clicked: the owner.
+            await deps.backend.burn(str(key), by_owner=True)
             burned += 1
         except SecretNotFound:
             gone += 1

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from bot.recipients import ANONYMOUS_SENDER
 from bot.slack.ids import BURN_ACTION, COMMAND, OPEN_LINK_ACTION, REVEAL_ACTION
 
 Blocks = list[dict[str, Any]]
@@ -38,9 +39,14 @@ def mention(user_id: str) -> str:
 
 
 def who(sender: str, *, start: bool = False) -> str:
-    """A sender as a mention; an answer to a request link came from outside Slack."""
+    """A sender as a mention; an API user by their email (custid), the API's anonymous
+    caller in words; an answer to a request link came from outside Slack."""
     if sender.startswith(("U", "W")) and sender.isalnum():
         return mention(sender)
+    if sender == ANONYMOUS_SENDER:
+        return "Someone using the API" if start else sender
+    if "@" in sender:
+        return escape_mrkdwn(sender)
     return "Someone outside Slack" if start else "someone outside Slack"
 
 

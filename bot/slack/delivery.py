@@ -140,6 +140,19 @@ class Messenger:
             "conversations.info", self.client.conversations_info(channel=channel_id)
         )
 
+    async def user_by_email(self, email: str) -> dict[str, Any] | None:
+        """The workspace member with this email (scope users:read.email), or None."""
+        try:
+            answer = await self._guard(
+                "users.lookupByEmail", self._client().users_lookupByEmail(email=email)
+            )
+        except SlackFailure as exc:
+            if exc.error == "users_not_found":
+                return None
+            raise
+        user = answer.get("user")
+        return user if isinstance(user, dict) else None
+
     async def post(self, channel: str, payload: dict[str, Any]) -> str:
         """Post a message; returns its ts."""
         answer = await self.call("chat.postMessage", channel=channel, **ephemeral(payload))

@@ -11,7 +11,8 @@ COMMAND = "/ots"
 
 # What the bot may do (manifest.yml, manifest.distribution.yml and the OAuth
 # install request agree; tests/test_manifest.py checks them).
-BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read")
+# users:read.email: an API `recipient` who is a member is found by email (users.lookupByEmail).
+BOT_SCOPES = ("commands", "chat:write", "im:write", "users:read", "users:read.email")
 INSTALL_PATH = "/slack/install"
 OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
 

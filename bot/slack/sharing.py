@@ -247,6 +247,6 @@ class Sharer:
         if self.ledger is not None:
             await self.ledger.forget(metadata_key)
         try:
-            await self.backend.burn(metadata_key)
+            await self.backend.burn(metadata_key, by_owner=True)
         except BackendError as exc:
             log.warning("could not burn an undelivered secret: %s", type(exc).__name__)

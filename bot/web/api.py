@@ -8,9 +8,13 @@ every error an HTTP 404 with an exact `message` string (plus the newer
 clients expect, no trailing-slash redirects, and parameters read leniently from
 wherever a client puts them (`bot.web.forms`).
 
-Two deliberate departures: a store that cannot be reached answers 503 (a 404
-would read as "Unknown secret" to a client and lose the reason), and since this
-server sends no email, `recipient` is accepted, ignored, and answered as `[]`.
+One deliberate departure: a store that cannot be reached answers 503 (a 404
+would read as "Unknown secret" to a client and lose the reason).
+
+`recipient` really delivers the link (never the secret) through the
+`RecipientDelivery` the composition root put in `app.state.recipients`: a Slack
+DM to a workspace member, else email, else a refusal with nothing stored.
+`share_domain` builds links on a host listed in SHARE_DOMAINS.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import hmac
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -30,16 +35,28 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from bot.backends.base import Receipt
-from bot.backends.embedded import GENERATE_MAX_LENGTH, EmbeddedStore
+from bot.backends.embedded import GENERATE_MAX_LENGTH, NOTHING_TO_SHARE, EmbeddedStore
 from bot.config import ApiUser
 from bot.errors import (
+    BackendError,
     BackendUnavailable,
     InvalidRequest,
     NotAuthorized,
     RateLimited,
     SecretNotFound,
 )
+from bot.recipients import (
+    ANONYMOUS_SENDER,
+    DeliveryFailed,
+    LinkNotice,
+    Recipient,
+    RecipientDelivery,
+    first_address,
+    obscure,
+    valid_address,
+)
 from bot.web.forms import BadForm, Params, read_form
+from bot.web.limits import DELIVER, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +65,8 @@ ANONYMOUS = "anon"
 UNKNOWN_SECRET = "Unknown secret"  # noqa: S105 (a message, not a password)
 NOT_AUTHORIZED = "Not authorized"
 RATE_LIMITED = "Rate limit exceeded. Please try again later."
+ACCOUNT_REQUIRED = "An account is required to send emails."
+CANNOT_DELIVER = "This server cannot deliver to recipients: "
 # Compared against when the user is unknown, so a bad email costs the same time as a bad token.
 _DUMMY_TOKEN = "x" * 40  # noqa: S105
 _LEADING_INTEGER = re.compile(r"\s*([+-]?\d+)")
@@ -70,19 +89,33 @@ class ApiResponse(JSONResponse):
 class ApiError(Exception):
     """An OTS v1 error: HTTP 404 with `{"message": ...}`, like every v1 server."""
 
-    def __init__(self, message: str, intended: int | None, **extra: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        intended: int | None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: str,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.intended = intended
+        self.headers = headers or {}
         self.extra = extra
 
     def response(self) -> ApiResponse:
-        headers = {} if self.intended is None else {"X-OTS-Intended-Status": str(self.intended)}
+        headers = dict(self.headers)
+        if self.intended is not None:
+            headers["X-OTS-Intended-Status"] = str(self.intended)
         return ApiResponse({"message": self.message, **self.extra}, 404, headers)
 
 
+NO_SUCH_ROUTE = "Not Found: there is no such route in the Onetime Secret v1 API."
+
+
 def not_found_response() -> ApiResponse:
-    return ApiResponse({"error": "Not Found"}, 404)
+    # Every client reads `message`; `error` is what the live service sends.
+    return ApiResponse({"message": NO_SUCH_ROUTE, "error": "Not Found"}, 404)
 
 
 # -- authentication --------------------------------------------------------------
@@ -187,11 +220,19 @@ def receipt_body(receipt: Receipt, *, with_secret_key: bool = True) -> dict[str,
     body["state"] = receipt.state
     body["updated"] = int(receipt.updated)
     body["created"] = int(receipt.created)
-    if receipt.state == "received":
-        body["received"] = int(receipt.received or receipt.updated)
-    body["recipient"] = []  # this server sends no email (OTS_API_V1.md, point 11)
+    # No `received`: the Java client refuses any field outside this list.
+    body["recipient"] = public_recipients(receipt)
     body["passphrase_required"] = bool(receipt.passphrase_required)
     return body
+
+
+def public_recipients(receipt: Receipt) -> list[str]:
+    """The recipients a receipt may show: obscured addresses the API delivered to.
+
+    Slack shares keep the recipient's Slack id (for the sender's notifications);
+    that is nothing an API reader needs.
+    """
+    return [r for r in receipt.recipient if not r.startswith("slack:")]
 
 
 # -- endpoints -----------------------------------------------------------------------
@@ -203,6 +244,7 @@ def _store(request: Request) -> EmbeddedStore:
 
 
 async def status(request: Request) -> Response:
+    _custid(request)  # credentials that are sent are checked, here too
     await _store(request).status()
     return ApiResponse({"status": "nominal"})
 
@@ -216,25 +258,164 @@ async def authcheck(request: Request) -> Response:
 async def share(request: Request) -> Response:
     custid = _custid(request)
     params = await _params(request)
+    secret = params.get("secret") or ""
+    if not secret:
+        # Before any delivery step: an empty share must not even look anybody up.
+        raise InvalidRequest(NOTHING_TO_SHARE)
+    domain = share_domain_param(request, params)
+    delivery = await _plan_delivery(request, custid, params)
     receipt = await _store(request).share(
-        params.get("secret") or "",
+        secret,
         ttl=ttl_param(params),
         passphrase=passphrase_param(params),
         owner=custid,
+        recipient=delivery.recorded if delivery else (),
+        share_domain=domain,
     )
-    return ApiResponse(receipt_body(receipt))
+    if delivery is not None:
+        await _deliver(request, receipt, delivery)
+    # Share and generate always carry `share_domain`; receipts and reveals never do.
+    return ApiResponse({**receipt_body(receipt), "share_domain": domain})
 
 
 async def generate(request: Request) -> Response:
     custid = _custid(request)
     params = await _params(request)
+    length = length_param(params)
+    domain = share_domain_param(request, params)
+    delivery = await _plan_delivery(request, custid, params)
     receipt = await _store(request).generate(
         ttl=ttl_param(params),
         passphrase=passphrase_param(params),
         owner=custid,
-        length=length_param(params),
+        length=length,
+        recipient=delivery.recorded if delivery else (),
+        share_domain=domain,
     )
-    return ApiResponse({**receipt_body(receipt), "value": receipt.value})
+    if delivery is not None:
+        await _deliver(request, receipt, delivery)
+    return ApiResponse(
+        {**receipt_body(receipt), "value": receipt.value, "share_domain": domain}
+    )
+
+
+# -- share_domain and recipient ---------------------------------------------------------
+
+
+def share_domain_param(request: Request, params: Params) -> str:
+    """A listed SHARE_DOMAINS host to build the link on, or "" for PUBLIC_URL."""
+    raw = (params.get("share_domain") or "").strip()
+    domain = raw.lower().rstrip(".")
+    if not domain:
+        return ""
+    if domain not in request.app.state.settings.share_domains:
+        raise ApiError(
+            f"Unknown share_domain {raw!r}: this server builds links only on the host "
+            "names in its SHARE_DOMAINS setting. Nothing was stored.",
+            400,
+        )
+    return domain
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    recipient: Recipient
+    shown: str  # the address obscured, as the receipt lists it
+
+    @property
+    def recorded(self) -> tuple[str, ...]:
+        return (self.shown,)
+
+
+async def _plan_delivery(
+    request: Request, custid: str, params: Params
+) -> PlannedDelivery | None:
+    """Who gets the link, found before anything is stored: an address nobody can
+    reach is refused with nothing left behind."""
+    address = first_address(params.getlist("recipient"))
+    if address is None:
+        return None
+    settings = request.app.state.settings
+    if custid == ANONYMOUS and not settings.recipients_anonymous:
+        # onetimesecret.com's own answer. Otherwise anyone could make this app DM
+        # or mail any colleague a link: a phishing and spam relay.
+        raise ApiError(ACCOUNT_REQUIRED, 403)
+    if not valid_address(address):
+        raise ApiError(
+            "The recipient must be one email address, like someone@example.com. "
+            "Nothing was stored.",
+            400,
+        )
+    deliveries: RecipientDelivery = request.app.state.recipients
+    if not deliveries.ways:
+        raise ApiError(
+            f"{CANNOT_DELIVER}neither Slack nor email is set up here (connect Slack, or "
+            "set SMTP_URL). Nothing was stored.",
+            400,
+        )
+    await _count_delivery(request, custid)
+    shown = obscure(address)
+    try:
+        recipient = await deliveries.find(address)
+    except DeliveryFailed as exc:
+        raise ApiError(f"The link was not sent to {shown}: {exc.reason}. Nothing was stored.",
+                       502) from None
+    if recipient is None:
+        raise ApiError(
+            f"{CANNOT_DELIVER}{shown} is not a member of this Slack workspace, and email "
+            "is not set up here (SMTP_URL). Nothing was stored.",
+            400,
+        )
+    return PlannedDelivery(recipient, shown)
+
+
+async def _count_delivery(request: Request, custid: str) -> None:
+    limiter: RateLimiter | None = request.app.state.delivery_limiter
+    if limiter is None or not limiter.applies_to(DELIVER):
+        return
+    client = request.client.host if request.client else "unknown"
+    # The address as it is (IPv6 counts per network, as for the other limits); the
+    # API user under a prefix no address can have.
+    buckets = [client] + ([f"user:{custid}"] if custid != ANONYMOUS else [])
+    for bucket in buckets:
+        decision = await limiter.hit(DELIVER, bucket)
+        if not decision.allowed:
+            raise ApiError(
+                RATE_LIMITED, 429, headers={"Retry-After": str(decision.retry_after)}
+            )
+
+
+async def _deliver(request: Request, receipt: Receipt, delivery: PlannedDelivery) -> None:
+    """Send the link; if it did not go out, burn the secret: nobody was told of it."""
+    store = _store(request)
+    assert receipt.secret_key is not None
+    notice = LinkNotice(
+        sender=receipt.custid if receipt.custid != ANONYMOUS else ANONYMOUS_SENDER,
+        link=store.secret_url(receipt.secret_key, receipt.share_domain),
+        secret_key=receipt.secret_key,
+        expires_at=receipt.expires_at,
+        ttl=receipt.ttl,
+        passphrase_required=receipt.passphrase_required,
+    )
+    try:
+        await delivery.recipient.send(notice)
+    except DeliveryFailed as exc:
+        try:
+            await store.burn(receipt.metadata_key, by_owner=True)
+        except BackendError as burn_error:
+            log.error("an undelivered secret could not be burned: %s",
+                      type(burn_error).__name__)
+            raise ApiError(
+                f"The link could not be delivered to {delivery.shown}: {exc.reason}. The "
+                "secret could not be burned either; it expires by itself. Share it again.",
+                502,
+            ) from None
+        raise ApiError(
+            f"The link could not be delivered to {delivery.shown}: {exc.reason}. The secret "
+            "was burned, so nobody can open it; share it again.",
+            502,
+        ) from None
+    log.info("a link was delivered to its recipient by %s", delivery.recipient.how)
 
 
 async def reveal(request: Request) -> Response:
@@ -330,8 +511,9 @@ def _routes(paths: Iterable[str], handler: Handler, *methods: str) -> list[BaseR
     return [Route(path, Endpoint(handler, methods)) for path in paths]
 
 
-def _both(suffix: str) -> tuple[str, str]:
-    return (f"/private{suffix}", f"/metadata{suffix}")
+def _aliases(suffix: str) -> tuple[str, ...]:
+    # v1 routes the receipt under all three names.
+    return (f"/private{suffix}", f"/metadata{suffix}", f"/receipt{suffix}")
 
 
 _API_ROUTES: list[BaseRoute] = [
@@ -340,10 +522,13 @@ _API_ROUTES: list[BaseRoute] = [
     *_routes(["/share"], share, "POST"),
     *_routes(["/generate"], generate, "POST"),
     *_routes(["/secret/{key}"], reveal, "POST"),
+    # The Ruby CLI joins its base URL (with a port) onto itself: `…/secret/<the base
+    # again>/secret/KEY`. The last two segments are what it means.
+    *_routes(["/secret/{_ruby:path}/secret/{key}"], reveal, "POST"),
     # `recent` and `…/burn` before the `{key}` wildcard, which would swallow them.
-    *_routes(_both("/recent"), recent, "GET"),
-    *_routes(_both("/{key}/burn"), burn, "POST"),
-    *_routes(_both("/{key}"), receipt, "GET", "POST"),
+    *_routes(_aliases("/recent"), recent, "GET"),
+    *_routes(_aliases("/{key}/burn"), burn, "POST"),
+    *_routes(_aliases("/{key}"), receipt, "GET", "POST"),
 ]
 
 routes: list[BaseRoute] = [

@@ -21,6 +21,8 @@ from bot.backends.crypto import SCRYPT_N
 from bot.config import Settings
 from bot.errors import BackendUnavailable
 from bot.logs import pin_noisy_loggers
+from bot.mailer import EmailDelivery, SmtpServer
+from bot.recipients import Deliveries, RecipientDelivery
 from bot.slack import incoming
 from bot.slack.requesting import Requests
 from bot.web import (
@@ -82,6 +84,7 @@ def build_app(
     bolt_app: AsyncApp | None = None,
     background: Sequence[Callable[[], Awaitable[None]]] = (),
     requests: Requests | None = None,
+    recipients: RecipientDelivery | None = None,
 ) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -144,6 +147,19 @@ def build_app(
     app.state.settings = settings
     app.state.bolt = bolt_app
     app.state.requests = requests
+    # How API `recipient`s are reached; without any way, they are refused.
+    app.state.recipients = recipients or Deliveries([])
+    app.state.delivery_limiter = (
+        limits.RateLimiter(
+            store.storage,
+            {limits.DELIVER: settings.rate_limit_deliver},
+            settings.rate_limit_window,
+            key=store.key,
+            ipv6_prefix=settings.rate_limit_ipv6_prefix,
+        )
+        if backend.capabilities.serves_links
+        else None
+    )
     return app
 
 
@@ -157,15 +173,29 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
     from bot.appstore import open_app_store
     from bot.backends.factory import make_backend
     from bot.slack.app import build_slack
+    from bot.slack.recipients import SlackRecipients
 
     pin_noisy_loggers()
     store = open_app_store(settings)
     backend = make_backend(settings, store, scrypt_n=scrypt_n)
+    # API recipients: Slack first (a member gets a DM), then email.
+    email: list[RecipientDelivery] = (
+        [EmailDelivery(SmtpServer(settings.smtp_url, settings.smtp_from or ""))]
+        if settings.smtp_url
+        else []
+    )
     if not settings.slack_enabled:
-        return build_app(settings, backend, store)
+        return build_app(settings, backend, store, recipients=Deliveries(email))
     slack = build_slack(settings, backend, store)
+    # With one workspace its members are looked up by email. Installed in many, an
+    # API request belongs to none of them: its recipients get email only.
+    slack_way: list[RecipientDelivery] = (
+        [] if settings.slack_distributed else [SlackRecipients(slack.deps.messenger, store.key)]
+    )
+    ways = [*slack_way, *email]
     return build_app(
-        settings, backend, store, slack.bolt, slack.background, requests=Requests(slack.deps)
+        settings, backend, store, slack.bolt, slack.background, requests=Requests(slack.deps),
+        recipients=Deliveries(ways),
     )
 
 

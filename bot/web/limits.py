@@ -61,6 +61,7 @@ SLACK_PATH = "/slack/events"
 SLACK_MAX_BYTES = 1024 * 1024
 CREATE = "create"
 REVEAL = "reveal"
+DELIVER = "deliver"  # links sent to an API `recipient`: counted per user and per address
 
 
 class Counter(Protocol):

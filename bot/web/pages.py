@@ -206,19 +206,34 @@ def receipt_page(
     passphrase_required: bool,
     burn_action: str,
     path: str,
+    burn_refused: bool = False,
 ) -> str:
     """The sender's receipt: the state, and while unread the link and a Burn button.
 
-    Times arrive as display text; `changed` is when the state last changed.
+    Times arrive as display text; `changed` is when the state last changed. A
+    passphrase-protected secret is burned only with its passphrase (as on the API).
     """
     fallback = N_("Unknown state.")
     text = _(_STATE_TEXT.get(state, fallback), when=changed)
     title = _("Your secret")
     body = f"<h1>{escape(title)}</h1><p><strong>{escape(text)}</strong></p>"
+    if burn_refused:
+        body += (
+            "<p><strong>" + escape(_("Not burned: the passphrase was wrong.")) + "</strong> "
+            + escape(_("Wrong passphrases count towards the limit after which the secret is "
+                       "burned anyway.")) + "</p>"
+        )
     if link is not None:
         send = _("Send this one-time link to the recipient. It expires {when}.", when=expires)
         if passphrase_required:
             send += " " + _("It needs the passphrase you set.")
+        field = (
+            '<label for="passphrase">' + escape(_("Passphrase (needed to burn it)"))
+            + '</label><input type="password" id="passphrase" name="passphrase" required '
+            'autocomplete="off">'
+            if passphrase_required
+            else ""
+        )
         body += (
             f"<p>{escape(send)}</p>"
             f'<pre id="secret">{escape(link)}</pre>'
@@ -226,7 +241,8 @@ def receipt_page(
             f'<form method="post" action="{escape(with_language(_, burn_action))}">'
             "<p>" + escape(_("Changed your mind? Burning destroys the secret before anyone "
                           "views it.")) + "</p>"
-            '<button type="submit">' + escape(_("Burn this secret")) + '</button></form>'
+            + field
+            + '<button type="submit">' + escape(_("Burn this secret")) + '</button></form>'
         )
     body += (
         '<p class="muted">'

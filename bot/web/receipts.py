@@ -20,6 +20,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.errors import BackendUnavailable, OutcomeUnknown, SecretNotFound
 from bot.i18n import Text
 from bot.web import pages
+from bot.web.forms import BadForm, read_form
 from bot.web.lang import text_of_scope
 
 _UNREAD = ("new", "viewed")
@@ -36,18 +37,24 @@ def when(_: Text, timestamp: int) -> str:
              time=moment.strftime("%H:%M"))
 
 
-def render(_: Text, store: EmbeddedStore, receipt: Receipt, path: str) -> str:
+def render(
+    _: Text, store: EmbeddedStore, receipt: Receipt, path: str, *, burn_refused: bool = False
+) -> str:
+    """The receipt page; `path` is the receipt's own (the Burn form posts to path/burn)."""
     unread = receipt.state in _UNREAD and receipt.secret_key is not None
     changed = receipt.received if receipt.state == "received" else receipt.updated
     return pages.receipt_page(
         _,
         state=receipt.state,
-        link=store.secret_url(receipt.secret_key) if unread and receipt.secret_key else None,
+        link=store.secret_url(receipt.secret_key, receipt.share_domain)
+        if unread and receipt.secret_key
+        else None,
         expires=when(_, receipt.expires_at),
         changed=when(_, changed or receipt.updated),
         passphrase_required=receipt.passphrase_required,
         burn_action=path.rstrip("/") + "/burn",
         path=path,
+        burn_refused=burn_refused,
     )
 
 
@@ -68,15 +75,31 @@ async def show_receipt(request: Request) -> Response:
 async def burn_secret(request: Request) -> Response:
     store: EmbeddedStore = request.app.state.backend
     metadata_key = request.path_params["metadata_key"]
+    _ = text_of_scope(request.scope)
     try:
-        await store.burn(metadata_key)
+        form = await read_form(request)
+    except BadForm as exc:
+        # Nothing was tried, so nothing was burned: say what was wrong.
+        return page(pages.message(_, _("Bad request"), _("{problem} Nothing was burned.",
+                                                          problem=exc)), 400)
+    try:
+        await store.burn(metadata_key, form.get("passphrase") or None)
     except SecretNotFound:
-        # Already viewed, burned or expired: the receipt page says which.
-        pass
+        # Already viewed, burned or expired (the receipt page says which), or a
+        # wrong passphrase: then the secret is still unread, and the page says so.
+        try:
+            receipt = await store.receipt(metadata_key)
+        except SecretNotFound:
+            return page(pages.unknown_receipt(_), 404)
+        except BackendUnavailable:
+            return page(pages.unavailable(_), 503)
+        if receipt.state in _UNREAD and receipt.passphrase_required:
+            path = request.url.path.removesuffix("/burn")
+            return page(render(_, store, receipt, path, burn_refused=True), 400)
     except OutcomeUnknown:
-        return page(pages.outcome_unknown(text_of_scope(request.scope)), 503)
+        return page(pages.outcome_unknown(_), 503)
     except BackendUnavailable:
-        return page(pages.unavailable(text_of_scope(request.scope)), 503)
+        return page(pages.unavailable(_), 503)
     # Relative, so the redirect works behind any proxy or PUBLIC_URL; in the same language.
     return RedirectResponse(
         pages.with_language(text_of_scope(request.scope), f"/private/{metadata_key}"),

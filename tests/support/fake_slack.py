@@ -25,6 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -50,7 +51,24 @@ _REQUIRED = {
     "conversations.open": ("users",),
     "users.info": ("user",),
     "conversations.info": ("channel",),
+    "users.lookupByEmail": ("email",),
 }
+# The scope each method needs beyond the basics; the fake holds the manifest's scopes,
+# so a method whose scope the manifest lacks fails here as it would at Slack.
+METHOD_SCOPES = {
+    "users.lookupByEmail": "users:read.email",
+    "users.info": "users:read",
+    "conversations.open": "im:write",
+    "chat.postMessage": "chat:write",
+    "chat.postEphemeral": "chat:write",
+}
+
+
+def manifest_scopes() -> frozenset[str]:
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
+    return frozenset(manifest["oauth_config"]["scopes"]["bot"])
 
 
 @dataclass
@@ -179,10 +197,11 @@ class FakeSocketMode:
 
 class FakeSlack(LocalHTTPFake):
     def __init__(self, token: str = BOT_TOKEN, *, app_token: str = APP_TOKEN,
-                 socket_mode: bool = False) -> None:
+                 socket_mode: bool = False, scopes: frozenset[str] | None = None) -> None:
         self.token = token
         self.app_token = app_token
         self.socket = FakeSocketMode() if socket_mode else None
+        self.scopes = manifest_scopes() if scopes is None else scopes
         self.calls: list[Call] = []
         self.rejected: list[tuple[str, str]] = []
         self._failures: dict[str, list[_Failure]] = {}
@@ -282,11 +301,13 @@ class FakeSlack(LocalHTTPFake):
             return self._issue(grant)
 
     def add_user(self, user_id: str, *, is_bot: bool = False, deleted: bool = False,
-                 name: str | None = None, display_name: str = "") -> None:
+                 name: str | None = None, display_name: str = "",
+                 email: str | None = None) -> None:
         self._users[user_id] = {
             "id": user_id, "name": name or user_id.lower(), "is_bot": is_bot,
             "deleted": deleted, "real_name": name or user_id, "tz": "Europe/Berlin",
-            "profile": {"display_name": display_name, "real_name": name or user_id},
+            "profile": {"display_name": display_name, "real_name": name or user_id,
+                        **({"email": email} if email else {})},
         }
 
     def add_channel(self, channel_id: str, name: str) -> None:
@@ -417,6 +438,9 @@ class FakeSlack(LocalHTTPFake):
         if failure is not None:
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
             return failure.status, {"ok": False, "error": failure.error}, extra
+        scope = METHOD_SCOPES.get(method)
+        if scope is not None and scope not in self.scopes:
+            return 200, {"ok": False, "error": "missing_scope", "needed": scope}, {}
         missing = [a for a in _REQUIRED.get(method, ()) if not body.get(a)]
         if missing:
             return self._reject(method, f"missing_argument:{','.join(missing)}")
@@ -486,6 +510,13 @@ class FakeSlack(LocalHTTPFake):
                 return {"ok": False, "error": "cannot_dm_bot" if info["is_bot"]
                         else "user_disabled"}
             return {"ok": True, "channel": {"id": f"D{user}"}}
+        if method == "users.lookupByEmail":
+            wanted = str(body["email"]).casefold()
+            found = next((u for u in self._users.values()
+                          if str(u["profile"].get("email", "")).casefold() == wanted), None)
+            if found is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": found}
         if method == "users.info":
             info = self._users.get(body["user"])
             if info is None:
