@@ -257,7 +257,7 @@ class EmbeddedStore:
         if raw is not None:
             value = self._open(raw, secret_key, plain_id, None)
         else:
-            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None)
+            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None, via)
         metrics.SECRETS.labels(event="revealed").inc()
         try:
             await self._mark(raw[:32].hex(), "received", via)
@@ -268,7 +268,7 @@ class EmbeddedStore:
         return Revealed(secret_key=secret_key, value=value)
 
     async def _reveal_with_passphrase(
-        self, secret_key: str, passphrase: str | None
+        self, secret_key: str, passphrase: str | None, via: str
     ) -> tuple[str, bytes]:
         secret_id = crypto.storage_id("p:", secret_key)
         raw = await self.storage.get(secret_id)
@@ -294,6 +294,8 @@ class EmbeddedStore:
         except crypto.DecryptionFailed:
             if attempt >= self.passphrase_attempts:
                 await self._burn_after_attempts(secret_id, raw)
+            else:
+                await self._tell_refused(raw[:32].hex(), via)
             # Tries left from the reserved count; 0: this try destroyed the secret.
             raise WrongPassphrase(self.passphrase_attempts - attempt) from None
         # Only the caller whose delete removed the record may see the value.
@@ -423,6 +425,24 @@ class EmbeddedStore:
     async def close(self) -> None:
         await self.storage.close()
 
+    async def _tell_refused(self, metadata_hex: str, via: str) -> None:
+        """A wrong passphrase: the owner may want to know someone is trying."""
+        if not self._listeners:
+            return
+        metadata_id = "m:" + metadata_hex
+        try:
+            raw = await self.storage.get(metadata_id)
+        except BackendUnavailable:
+            return  # only a notice is lost; the refusal itself stands
+        if raw is None:
+            return
+        record = self._load(metadata_id, raw)
+        if record["custid"] != "anon":
+            await self._emit(SecretEvent(
+                kind="refused", custid=record["custid"], created=record["created"],
+                recipient=tuple(record.get("recipient", ())), via=via, ref=metadata_id,
+            ))
+
     async def _mark(self, metadata_hex: str, state: str, via: str) -> dict[str, Any] | None:
         now = int(self._clock())
         record = await self._update("m:" + metadata_hex, lambda r: _advance(r, state, now))
@@ -434,6 +454,7 @@ class EmbeddedStore:
                     created=record["created"],
                     recipient=tuple(record.get("recipient", ())),
                     via=via,
+                    ref="m:" + metadata_hex,
                 )
             )
         return record

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from slack_bolt.async_app import AsyncApp
@@ -147,12 +148,15 @@ def build_app(
     return app
 
 
-def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
+def create_app(
+    settings: Settings, *, scrypt_n: int = SCRYPT_N, clock: Callable[[], float] = time.time
+) -> Starlette:
     """The composition root: settings in, the whole application out.
 
     One app store (SQLite or Redis, with the server key) is built here and handed
     to every layer; the embedded backend keeps its secrets in it too. `scrypt_n`
-    is for tests only (a cheaper passphrase KDF); it is not a setting.
+    and `clock` are for tests only (a cheaper passphrase KDF; a clock that can be
+    moved past a secret's expiry); they are not settings.
     """
     from bot.appstore import open_app_store
     from bot.backends.factory import make_backend
@@ -160,10 +164,10 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
 
     pin_noisy_loggers()
     store = open_app_store(settings)
-    backend = make_backend(settings, store, scrypt_n=scrypt_n)
+    backend = make_backend(settings, store, scrypt_n=scrypt_n, clock=clock)
     if not settings.slack_enabled:
         return build_app(settings, backend, store)
-    slack = build_slack(settings, backend, store)
+    slack = build_slack(settings, backend, store, clock=clock)
     return build_app(
         settings, backend, store, slack.bolt, slack.background, requests=Requests(slack.deps)
     )

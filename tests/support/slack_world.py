@@ -231,9 +231,11 @@ def find_element(message: dict[str, Any], action_id: str) -> tuple[dict[str, Any
 
 def share_values(*, secret: str | None = None, passphrase: str | None = None,
                  ttl: int = 7 * 86400, recipients: tuple[str, ...] = (),
-                 generate: bool = False) -> dict[str, dict[str, Any]]:
+                 generate: bool = False, label: str | None = None,
+                 ) -> dict[str, dict[str, Any]]:
     """The state of a submitted share modal."""
     return {
+        ids.LABEL_BLOCK: {ids.LABEL_INPUT: {"type": "plain_text_input", "value": label}},
         ids.SECRET_BLOCK: {ids.SECRET_INPUT: {"type": "plain_text_input", "value": secret}},
         ids.GENERATE_BLOCK: {ids.GENERATE_INPUT: {
             "type": "checkboxes",
