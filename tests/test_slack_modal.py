@@ -200,6 +200,11 @@ BAD_INPUT = [
                  id="ttl-not-offered"),
     pytest.param(dict(secret="x", recipients=tuple(f"U0R{i:02d}" for i in range(11))),
                  ids.RECIPIENTS_BLOCK, "at most 10", id="too-many-people"),
+    # Slack's max_length stops a longer label in the form; a forged one is refused here.
+    pytest.param(dict(secret="x", label="L" * 101), ids.LABEL_BLOCK, "100 characters",
+                 id="label-too-long"),
+    pytest.param(dict(secret="hunter22", label="prod: hunter22"), ids.LABEL_BLOCK,
+                 "not secret", id="label-holds-secret"),
 ]
 
 

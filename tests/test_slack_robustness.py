@@ -26,6 +26,7 @@ from tests.support.fake_slack import FakeSlack
 from tests.support.servers import ServedApp, app_store_of
 from tests.support.slack_requests import SIGNING_SECRET
 from tests.support.slack_world import (
+    MovableClock,
     SlackWorld,
     eventually,
     link_in,
@@ -140,7 +141,7 @@ def test_the_sender_hears_when_a_secret_expires_unread(tmp_path) -> None:
         slack = build_slack(settings, store, app_store)
         app = build_app(settings, store, app_store, slack.bolt, slack.background)
         with ServedApp(app) as served:
-            world = SlackWorld(served, fake, "sqlite", None, settings)
+            world = SlackWorld(served, fake, "sqlite", None, settings, MovableClock())
             alice, bob = new_user(), new_user()
             _, response_url, trigger = world.command("", user=alice)
             view = world.opened_view(trigger)

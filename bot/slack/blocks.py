@@ -362,7 +362,8 @@ def usage_message() -> Message:
         "*Share a secret once.* Whoever opens a one-time secret sees it once, "
         "then it is gone: from the link, from the store and from chat history.\n"
         f"• `{COMMAND}` alone (or the *Share a secret* shortcut) opens a form: the secret, "
-        "an optional passphrase, how long it lives, and up to 10 people to send it to. "
+        "an optional label saying what it is for, an optional passphrase, how long it "
+        "lives, and up to 10 people to send it to. "
         "Tick *Generate a strong password* to have one made for you.\n"
         f"• `{COMMAND} &lt;text&gt;` turns the text into a one-time link that only you see here; "
         "send it to whoever needs it.\n"
@@ -379,6 +380,8 @@ def usage_message() -> Message:
         "that message's text. Then delete the original message: it stays in history.\n"
         "• *Burn now* under your link destroys the secret if nobody has opened it yet. "
         "You get a direct message when your secret is viewed, burned or expires unread.\n"
+        f"• `{COMMAND} list` (and the app's *Home* tab) lists your secrets: what became "
+        "of each, and *Burn* for those nobody has opened yet.\n"
         f"• `{COMMAND} help` shows this message."
     )
     return {"text": text, "blocks": [section(text)]}

@@ -135,7 +135,7 @@ def read_share_form(
         errors[ids.LABEL_BLOCK] = (
             f"Keep the label to {modals.LABEL_LIMIT} characters (it has {len(label)})."
         )
-    elif label is not None and secret.strip() and secret.strip() in label:
+    elif label is not None and _holds_secret(label, secret.strip()):
         errors[ids.LABEL_BLOCK] = "The label is not secret: do not put the secret in it."
     choices = modals.ttl_choices(deps.default_ttl, deps.max_ttl)
     ttl = str(ttl_option.get("value", ""))
@@ -155,6 +155,12 @@ def read_share_form(
         "label": label,
     }
     return errors, form
+
+
+def _holds_secret(label: str, secret: str) -> bool:
+    """A label that is (or contains) the secret: pasted into the wrong field. A short
+    secret may well appear in an innocent label, so only longer ones count."""
+    return bool(secret) and (label == secret or (len(secret) >= 6 and secret in label))
 
 
 async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str | None:
