@@ -135,8 +135,12 @@ def test_home_tab_lists_live_secrets_and_burns_from_there(world: SlackWorld) -> 
     assert SHOWN_LABEL in answer["text"]  # the label in the sender's answer...
     dm, ts = dm_of(world, bob)
     assert SHOWN_LABEL in json.dumps(dm)  # ...and in the recipient's DM
-
+    # The Home tab is republished as soon as something is shared...
+    assert SHOWN_LABEL in json.dumps(world.home_of(alice))
+    published = len(world.fake.published_homes(alice))
+    # ...and whenever the Home tab is opened.
     assert world.home_opened(alice).status_code == 200
+    world.home_of(alice, published + 1)
     home = home_saying(world, alice, "not opened yet")
     assert home["type"] == "home"
     text = json.dumps(home)

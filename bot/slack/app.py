@@ -113,7 +113,7 @@ def build_slack(
     default_ttl, _ = lifetimes(settings, backend)
     sharer = Sharer(
         backend, messenger, store.key, ledger, book, clock=clock,
-        default_ttl=default_ttl,
+        default_ttl=default_ttl, on_shared=followup.publish_home,
     )
     deps = SlackDeps(
         settings, backend, messenger, sharer, store, ledger, workspaces, followup=followup

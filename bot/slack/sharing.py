@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from bot.backends.base import Receipt, SecretBackend
@@ -98,6 +98,7 @@ class Sharer:
         *,
         default_ttl: int | None = None,
         clock: Callable[[], float] = time.time,
+        on_shared: Callable[[str | None, str], Awaitable[None]] | None = None,
     ) -> None:
         self.backend = backend
         self.key = key
@@ -108,6 +109,8 @@ class Sharer:
         self.ledger = ledger
         self.book = book
         self._clock = clock
+        # Called with (team, sender) after something was kept: the Home tab follows.
+        self._on_shared = on_shared
         # The embedded store keeps the recipient's Slack id in the receipt, so its
         # events can name them. Onetime Secret would mail a `recipient`: never sent there.
         self._recipient_in_receipt = backend.capabilities.holds_slack_recipients
@@ -118,6 +121,8 @@ class Sharer:
             result = await self._share_with_people(request, value)
         else:
             result = await self._share_as_link(request, value)
+        if result.shared and self._on_shared is not None:
+            await self._on_shared(request.team_id, request.sender)
         if request.secret is None and result.shared:
             return replace(result, generated=value)
         return result
