@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from bot.slack import ids
-from tests.support.block_kit import validate_recorded
+from tests.support.block_kit import MESSAGE_METHODS, validate_recorded
 from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     KINDS,
@@ -51,6 +51,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def every_surface_is_valid_block_kit(world: SlackWorld) -> Iterator[None]:
     yield
     assert validate_recorded(world.fake) > 0
+    # A message's `text` is what push and e-mail previews show: never a link.
+    for method in MESSAGE_METHODS:
+        for call in world.fake.calls_to(method):
+            assert "/secret/" not in str(call.body.get("text", "")), call.body
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -166,6 +170,9 @@ def test_home_tab_lists_live_secrets_and_burns_from_there(world: SlackWorld) -> 
     assert "/secret/" not in replaced["text"]
     assert ids.BURN_ACTION not in json.dumps(replaced)
     assert reveal_by_link(world, link_in(dm)) is None
+    if world.fake_ots:  # the label is the app's own: never sent to Onetime Secret
+        assert all(b"staging" not in r.body and "staging" not in json.dumps(r.params)
+                   for r in world.fake_ots.requests)
 
 
 def test_home_tab_for_someone_new_says_how_it_works(world: SlackWorld) -> None:
