@@ -353,7 +353,8 @@ def refused_message(
     text = f":warning: {shared} is still safe: {reason}."
     if refused > 1:
         text += f" Refused attempts so far: {refused}."
-    text += " If that was not the recipient, burn it from the app's Home tab."
+    text += (" To stop anyone opening it, burn it from the app's Home tab or with "
+             f"`{COMMAND} list`.")
     return {"text": text, "blocks": [section(text)]}
 
 
