@@ -281,7 +281,9 @@ class Sharer:
         share = Share(
             id=self.book.id_for(receipt.metadata_key), metadata_key=receipt.metadata_key,
             sender=request.sender, team=request.team_id, recipient=recipient,
-            label=request.label, created=receipt.created, expires_at=receipt.expires_at,
+            # An answer to a request is known by the request's "what for".
+            label=request.label or request.about,
+            created=receipt.created, expires_at=receipt.expires_at,
             passphrase=receipt.passphrase_required, dm=dm if dm and dm[1] else None,
         )
         book = self.book
