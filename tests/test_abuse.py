@@ -507,7 +507,7 @@ def test_a_command_that_mentions_payload_is_not_dropped(
     body = command_body("the payload password", response_url=fake_slack.response_url())
     assert post_signed(served_slack.url, body).status_code == 200
     reply = fake_slack.wait_for("response_url")[0].body
-    assert "http://ots.test/secret/" in reply["text"]
+    assert "http://ots.test/secret/" in json.dumps(reply["blocks"])
     assert "payload password" not in fake_slack.all_text()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ def test_whole_ots_flow_and_bad_signature_log_no_secret(
         for name in PINNED:  # the app pins these whatever the operator set
             assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING, name
         post_signed(served.url, command_body(SECRET, response_url=fake_slack.response_url()))
-        reply = fake_slack.wait_for("response_url")[0].body["text"]
+        reply = json.dumps(fake_slack.wait_for("response_url")[0].body["blocks"])
         link = KEY.search(reply)
         assert link is not None
         url = f"{served.url}{link.group(0)}"

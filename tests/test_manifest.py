@@ -16,12 +16,18 @@ import yaml
 from bot.slack import ids
 from tests.support.fake_slack import METHOD_SCOPES, FakeSlack
 from tests.support.servers import ServedApp
-from tests.support.slack_requests import command_body, interactive_body, post_signed
+from tests.support.slack_requests import (
+    command_body,
+    event_body,
+    interactive_body,
+    post_signed,
+)
 
 MANIFEST = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
 FEATURES = MANIFEST["features"]
 COMMANDS = [c["command"] for c in FEATURES.get("slash_commands", [])]
 SHORTCUTS = FEATURES.get("shortcuts", [])
+EVENTS = MANIFEST["settings"].get("event_subscriptions", {}).get("bot_events", [])
 
 
 @pytest.fixture(params=["sqlite"])
@@ -105,6 +111,24 @@ def test_every_shortcut_has_a_listener(
     body = interactive_body(shortcut_payload(shortcut, fake_slack))
     response = post_signed(served.url, body)
     assert response.status_code == 200, json.dumps(shortcut)
+
+
+def test_the_home_tab_is_declared_with_its_event() -> None:
+    assert FEATURES["app_home"]["home_tab_enabled"] is True
+    subscriptions = MANIFEST["settings"]["event_subscriptions"]
+    assert subscriptions["request_url"] == "https://YOUR-HOST/slack/events"
+    assert ids.HOME_OPENED_EVENT in EVENTS
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_has_a_listener(event: str, served: ServedApp, fake_slack: FakeSlack):
+    body = event_body({"type": event, "user": "U0ALICE", "tab": "home",
+                       "event_ts": "1700000000.000001"})
+    response = post_signed(served.url, body, content_type="application/json")
+    assert response.status_code == 200, event
+    if event == ids.HOME_OPENED_EVENT:
+        [home] = fake_slack.wait_for("views.publish")
+        assert home.body["user_id"] == "U0ALICE"
 
 
 DISTRIBUTION = yaml.safe_load(

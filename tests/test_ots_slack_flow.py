@@ -31,8 +31,8 @@ def store_kind() -> str:
 def link_in(fake_slack: FakeSlack, origin: str) -> str:
     reply = fake_slack.wait_for("response_url")[0].body
     assert reply["response_type"] == "ephemeral" and reply["unfurl_links"] is False
-    match = re.search(re.escape(origin) + r"/secret/([0-9a-z]{31,})", reply["text"])
-    assert match, reply["text"]
+    match = re.search(re.escape(origin) + r"/secret/([0-9a-z]{31,})", json.dumps(reply["blocks"]))
+    assert match, reply
     return match.group(1)
 
 

@@ -76,8 +76,10 @@ def test_button_values_fit_slack_and_name_who_may_press() -> None:
     people = [f"U{i:010d}" for i in range(10)]
     burn = burn_value(KEY, "U0ALICE", [LONG_KEY] * 10, people)
     assert len(burn) <= 2000 and unpack(KEY, trust.BURN, burn)["by"] == "U0ALICE"
-    reveal = unpack(KEY, trust.REVEAL, reveal_value(KEY, receipt(True), "U0ALICE", "U0BOB"))
-    assert reveal == {"k": LONG_KEY, "to": "U0BOB", "from": "U0ALICE", "p": 1}
+    record = "slack:sh:" + "f" * 64
+    reveal = unpack(KEY, trust.REVEAL,
+                    reveal_value(KEY, receipt(True), "U0ALICE", "U0BOB", record))
+    assert reveal == {"k": LONG_KEY, "to": "U0BOB", "from": "U0ALICE", "p": 1, "i": record}
     meta = reveal_metadata(KEY, reveal, "DU0BOB", "1700000000.000200")
     assert len(meta) <= 3000 and "c" in unpack(KEY, trust.REVEAL_MODAL, meta)
 
@@ -140,15 +142,15 @@ def test_owner_and_sender_round_trip() -> None:
 
 def test_messages_pass_slacks_block_checks() -> None:
     messages = [
-        blocks.secret_link_message(link="https://x/secret/" + LONG_KEY, expires_at=1, ttl=60,
-                                   passphrase=True,
+        blocks.secret_link_message(link="https://x/secret/" + LONG_KEY, expires_at=1,
+                                   passphrase=True, label="db <prod> & co",
                                    burn_value=burn_value(KEY, "U", [LONG_KEY], [])),
         blocks.sent_to_recipients_message(delivered=["U1", "U2"], failed=[("U3", "a bot")],
-                                          expires_at=1, ttl=60, burn_value="{}"),
+                                          expires_at=1, burn_value="{}", label="x"),
         blocks.sent_to_recipients_message(delivered=[], failed=[("U3", "a bot.")],
-                                          expires_at=1, ttl=60),
-        blocks.recipient_message(sender="U1", link="https://x/secret/k", expires_at=1, ttl=60,
-                                 passphrase=True, reveal_value="{}"),
+                                          expires_at=1),
+        blocks.recipient_message(sender="U1", link="https://x/secret/k", expires_at=1,
+                                 passphrase=True, reveal_value="{}", label="l"),
         blocks.revealed_dm_message(sender="U1", at=1),
         blocks.burn_outcome_message(burned=1, gone=1, failed=1),
         blocks.burn_outcome_message(burned=0, gone=0, failed=0, unknown=1),

@@ -77,7 +77,9 @@ def test_ots_alone_opens_the_share_modal_with_its_trigger(world: SlackWorld) -> 
     assert view["callback_id"] == ids.SHARE_VIEW
     assert set(blocks_by_id(view)) == {ids.SECRET_BLOCK, ids.GENERATE_BLOCK,
                                        ids.PASSPHRASE_BLOCK, ids.TTL_BLOCK,
-                                       ids.RECIPIENTS_BLOCK, ids.SWITCH_BLOCK}
+                                       ids.RECIPIENTS_BLOCK, ids.SWITCH_BLOCK,
+                                       ids.LABEL_BLOCK}
+    assert blocks_by_id(view)[ids.LABEL_BLOCK]["element"]["max_length"] == 100
     secret = blocks_by_id(view)[ids.SECRET_BLOCK]["element"]
     assert secret["multiline"] is True and secret["max_length"] == 3000
     assert "initial_value" not in secret
@@ -97,10 +99,18 @@ def test_global_shortcut_opens_the_modal_without_a_response_url(form_world: Slac
     view = form_world.opened_view(trigger)
     assert view["callback_id"] == ids.SHARE_VIEW
     assert signed_value(view["private_metadata"]) == {}
-    # With nowhere to answer, the link comes as a direct message.
-    form_world.submit(view, share_values(secret="from-the-shortcut"), user=user)
-    answer = form_world.dms(user)[0]
-    assert answer["unfurl_links"] is False
+    # With no conversation to answer in, the answer is shown in the form's own
+    # window: no lasting DM carries the live link.
+    view_id = form_world.fake.view_ids[trigger]
+    ack = form_world.submit(view, share_values(secret="from-the-shortcut", label="wifi"),
+                            user=user, view_id=view_id)
+    assert ack.json()["response_action"] == "update"  # "Sharing…" at once, then the answer
+    answer = form_world.updated_views(view_id)[-1]
+    assert answer["callback_id"] == ids.SHARE_ANSWER_VIEW
+    assert "“wifi”" in json.dumps(answer, ensure_ascii=False)
+    find_element(answer, ids.BURN_ACTION)
+    assert not form_world.fake.calls_to("chat.postMessage") or not any(
+        c.body.get("channel") == f"D{user}" for c in form_world.fake.calls_to("chat.postMessage"))
     assert reveal_by_link(form_world, link_in(answer)) == "from-the-shortcut"
 
 
@@ -164,7 +174,7 @@ def test_submission_shares_and_answers_the_sender_privately(world: SlackWorld) -
     reply = world.replies(response_url)[0]
     assert reply["response_type"] == "ephemeral"
     assert reply["unfurl_links"] is False and reply["unfurl_media"] is False
-    assert "expires in 1 hour" in reply["text"]
+    assert "/secret/" not in reply["text"]  # push and e-mail previews show no link
     context = reply["blocks"][1]["elements"][0]["text"]
     assert "passphrase another way" in context
     expires = int(re.search(r"<!date\^(\d+)\^", context).group(1))
@@ -190,6 +200,11 @@ BAD_INPUT = [
                  id="ttl-not-offered"),
     pytest.param(dict(secret="x", recipients=tuple(f"U0R{i:02d}" for i in range(11))),
                  ids.RECIPIENTS_BLOCK, "at most 10", id="too-many-people"),
+    # Slack's max_length stops a longer label in the form; a forged one is refused here.
+    pytest.param(dict(secret="x", label="L" * 101), ids.LABEL_BLOCK, "100 characters",
+                 id="label-too-long"),
+    pytest.param(dict(secret="hunter22", label="prod: hunter22"), ids.LABEL_BLOCK,
+                 "not secret", id="label-holds-secret"),
 ]
 
 

@@ -68,11 +68,14 @@ class Capabilities:
 class SecretEvent:
     """Something the owner of a secret may want to hear about. Holds no secret or key."""
 
-    kind: str  # "received", "burned", "expired"
+    kind: str  # "received", "burned", "expired"; "refused" (a wrong passphrase)
     custid: str
     created: int
     recipient: tuple[str, ...]
     via: str  # "page", "api", "slack", "burn", "attempts", "expiry"
+    # The receipt's storage id (a hash of its key, never the key): lets a listener
+    # find what it keeps about this secret.
+    ref: str = ""
 
 
 Listener = Callable[[SecretEvent], Awaitable[None]]

@@ -278,7 +278,7 @@ class EmbeddedStore:
         if raw is not None:
             value = self._open(raw, secret_key, plain_id, None)
         else:
-            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None)
+            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None, via)
         metrics.SECRETS.labels(event="revealed").inc()
         try:
             await self._mark(raw[:32].hex(), "received", via)
@@ -289,20 +289,20 @@ class EmbeddedStore:
         return Revealed(secret_key=secret_key, value=value)
 
     async def _reveal_with_passphrase(
-        self, secret_key: str, passphrase: str | None
+        self, secret_key: str, passphrase: str | None, via: str
     ) -> tuple[str, bytes]:
         secret_id = crypto.storage_id("p:", secret_key)
         raw = await self.storage.get(secret_id)
         if raw is None:
             raise SecretNotFound
-        value = await self._open_counted(secret_key, secret_id, raw, passphrase)
+        value = await self._open_counted(secret_key, secret_id, raw, passphrase, via)
         # Only the caller whose delete removed the record may see the value.
         if not await self.storage.delete(secret_id):
             raise SecretNotFound
         return value, raw
 
     async def _open_counted(
-        self, secret_key: str, secret_id: str, raw: bytes, passphrase: str | None
+        self, secret_key: str, secret_id: str, raw: bytes, passphrase: str | None, via: str
     ) -> str:
         """Open a passphrase-protected record as one of its limited attempts.
 
@@ -328,6 +328,8 @@ class EmbeddedStore:
         except crypto.DecryptionFailed:
             if attempt >= self.passphrase_attempts:
                 await self._burn_after_attempts(secret_id, raw)
+            else:
+                await self._tell_refused(raw[:32].hex(), via)
             # Tries left from the reserved count; 0: this try destroyed the secret.
             raise WrongPassphrase(self.passphrase_attempts - attempt) from None
 
@@ -435,7 +437,9 @@ class EmbeddedStore:
         raw = await self.storage.get(secret_id)
         if raw is None:
             raise SecretNotFound
-        await self._open_counted(secret_key, secret_id, raw, passphrase)
+        # A wrong passphrase on a burn is a refused attempt like any other (the owner
+        # hears of it as one made with the link, outside Slack).
+        await self._open_counted(secret_key, secret_id, raw, passphrase, "api")
 
     async def peek(self, secret_key: str) -> bool | None:
         """Without consuming: None if no such secret, else whether it needs a passphrase."""
@@ -480,6 +484,24 @@ class EmbeddedStore:
     async def close(self) -> None:
         await self.storage.close()
 
+    async def _tell_refused(self, metadata_hex: str, via: str) -> None:
+        """A wrong passphrase: the owner may want to know someone is trying."""
+        if not self._listeners:
+            return
+        metadata_id = "m:" + metadata_hex
+        try:
+            raw = await self.storage.get(metadata_id)
+        except BackendUnavailable:
+            return  # only a notice is lost; the refusal itself stands
+        if raw is None:
+            return
+        record = self._load(metadata_id, raw)
+        if record["custid"] != "anon":
+            await self._emit(SecretEvent(
+                kind="refused", custid=record["custid"], created=record["created"],
+                recipient=tuple(record.get("recipient", ())), via=via, ref=metadata_id,
+            ))
+
     async def _mark(self, metadata_hex: str, state: str, via: str) -> dict[str, Any] | None:
         now = int(self._clock())
         record = await self._update("m:" + metadata_hex, lambda r: _advance(r, state, now))
@@ -491,6 +513,7 @@ class EmbeddedStore:
                     created=record["created"],
                     recipient=tuple(record.get("recipient", ())),
                     via=via,
+                    ref="m:" + metadata_hex,
                 )
             )
         return record

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
 from bot.backends.crypto import SCRYPT_N
@@ -32,7 +35,8 @@ def make_storage(settings: Settings) -> Storage:
 
 
 def make_backend(
-    settings: Settings, store: AppStore, *, scrypt_n: int = SCRYPT_N
+    settings: Settings, store: AppStore, *, scrypt_n: int = SCRYPT_N,
+    clock: Callable[[], float] = time.time,
 ) -> SecretBackend:
     """The backend; the embedded one keeps its secrets in the app store."""
     if settings.uses_onetimesecret:
@@ -48,6 +52,7 @@ def make_backend(
         passphrase_attempts=settings.passphrase_attempts,
         api_tokens={user.custid: user.token for user in settings.api_users},
         scrypt_n=scrypt_n,
+        clock=clock,
     )
 
 

@@ -7,6 +7,7 @@ plain functions.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from bot.logs import framework_logger
 from bot.slack import (
     actions,
     commands,
+    events,
     ids,
     install_pages,
     replay,
@@ -33,9 +35,11 @@ from bot.slack import (
 )
 from bot.slack.delivery import Messenger, retry_handlers
 from bot.slack.deps import SlackDeps, lifetimes
+from bot.slack.followup import Followup
 from bot.slack.install_pages import InstallFlow
 from bot.slack.installs import StoredInstallations, StoredStates
 from bot.slack.notify import Notifier, ReceiptLedger, ReceiptWatcher
+from bot.slack.shares import ShareBook
 from bot.slack.sharing import Sharer
 from bot.slack.trust import ResponseUrls
 from bot.slack.workspaces import Workspaces
@@ -52,11 +56,15 @@ class SlackApp:
     background: list[Background] = field(default_factory=list)
 
 
-def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> SlackApp:
+def build_slack(
+    settings: Settings, backend: SecretBackend, store: AppStore, *,
+    clock: Callable[[], float] = time.time,
+) -> SlackApp:
     """The Bolt app and what runs beside it.
 
-    The app store keeps the replay guard's records and, when the backend tells
-    nobody about state changes (Onetime Secret), the receipt keys to watch.
+    The app store keeps the replay guard's records, each sender's shares (Home tab,
+    messages to rewrite) and, when the backend tells nobody about state changes
+    (Onetime Secret), the receipt keys to watch. `clock` is for tests only.
     """
     # Bolt copies the root logger's level into its own loggers unless it is given
     # a base logger: it gets one pinned at WARNING (see bot/logs.py).
@@ -87,21 +95,30 @@ def build_slack(settings: Settings, backend: SecretBackend, store: AppStore) -> 
     app.use(trust_ids)
     app.use(workspaces.bind_request)
     messenger = Messenger(client, ResponseUrls(settings.slack_api_url))
-    notifier = Notifier(messenger, workspaces)
+    book = ShareBook(store)
+    followup = Followup(
+        book, messenger, Notifier(messenger, workspaces), store.key, workspaces, clock=clock
+    )
     background: list[Background] = []
     ledger = None
     if backend.capabilities.pushes_events:
-        backend.subscribe(notifier.on_event)
+        backend.subscribe(followup.on_event)
     else:
         ledger = ReceiptLedger(store)
         watcher = ReceiptWatcher(
-            ledger, backend, notifier, interval=settings.receipt_poll_seconds
+            ledger, backend, followup.on_receipt, interval=settings.receipt_poll_seconds,
+            clock=clock,
         )
         background.append(watcher.run)
     default_ttl, _ = lifetimes(settings, backend)
-    sharer = Sharer(backend, messenger, store.key, ledger, default_ttl=default_ttl)
-    deps = SlackDeps(settings, backend, messenger, sharer, store, ledger, workspaces)
-    for kind in (commands, shortcuts, views, actions, requesting):
+    sharer = Sharer(
+        backend, messenger, store.key, ledger, book, clock=clock,
+        default_ttl=default_ttl, on_shared=followup.publish_home,
+    )
+    deps = SlackDeps(
+        settings, backend, messenger, sharer, store, ledger, workspaces, followup=followup
+    )
+    for kind in (commands, shortcuts, views, actions, requesting, events):
         kind.register(app, deps)
     # Expired requests for a secret lose their buttons (bot/slack/requesting.py).
     background.append(requesting.Requests(deps).run_sweeps)

@@ -91,19 +91,26 @@ def burn_button(value: str) -> dict[str, Any]:
     }
 
 
+def quoted(label: str | None) -> str:
+    """A label as it appears in a sentence, or nothing."""
+    return f" “{escape_mrkdwn(label)}”" if label else ""
+
+
 def secret_link_message(
     *,
     link: str,
     expires_at: int,
-    ttl: int,
     passphrase: bool = False,
     burn_value: str | None = None,
+    label: str | None = None,
 ) -> Message:
-    """The sender's private answer: the one-time link, its expiry, and a Burn button."""
-    text = f"One-time link (expires in {human_duration(ttl)}): {link}"
+    """The sender's private answer: the one-time link, its expiry, and a Burn button.
+
+    `text` (push and e-mail previews, screen readers) never carries the link."""
+    text = f"Your one-time link{quoted(label)} is ready. It can be opened once."
     blocks: Blocks = [
-        section(f":closed_lock_with_key: Here is your one-time link:\n<{link}>"),
-        context(_expiry_note(expires_at, ttl, passphrase)),
+        section(f":closed_lock_with_key: Here is your one-time link{quoted(label)}:\n<{link}>"),
+        context(_expiry_note(expires_at, passphrase)),
     ]
     if burn_value:
         blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
@@ -116,10 +123,10 @@ def sent_to_recipients_message(
     delivered: Sequence[str],
     failed: Sequence[tuple[str, str]],
     expires_at: int,
-    ttl: int,
     passphrase: bool = False,
     burn_value: str | None = None,
     said: Sequence[str] = (),
+    label: str | None = None,
 ) -> Message:
     """The sender's private answer after sharing to people: who got it, who did not
     (and, as plain text, what the secret store said when it refused)."""
@@ -128,8 +135,8 @@ def sent_to_recipients_message(
         how = ("Each got their own link in a direct message" if len(delivered) > 1
                else "They got the link in a direct message")
         lines.append(
-            f":closed_lock_with_key: Sent a one-time secret to {people(delivered)}. "
-            f"{how}, with a *Reveal in Slack* button."
+            f":closed_lock_with_key: Sent a one-time secret{quoted(label)} to "
+            f"{people(delivered)}. {how}, with a *Reveal in Slack* button."
         )
     for user_id, reason in failed:
         lines.append(f":warning: Nothing was shared with {mention(user_id)}: {reason.rstrip('.')}.")
@@ -138,17 +145,18 @@ def sent_to_recipients_message(
     if said:
         blocks.append(service_words(*said))
     if delivered:
-        blocks.append(context(_expiry_note(expires_at, ttl, passphrase)))
+        blocks.append(context(_expiry_note(expires_at, passphrase)))
         if burn_value:
             blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
                        context(BURN_EXPLAINED)]
     return {"text": text, "blocks": blocks}
 
 
-def _expiry_note(expires_at: int, ttl: int, passphrase: bool) -> str:
+def _expiry_note(expires_at: int, passphrase: bool) -> str:
+    # An absolute date, shown in each reader's time zone: "in 7 days" would go stale.
     note = (
-        f"It can be opened once, and expires {slack_date(expires_at)} "
-        f"(in {human_duration(ttl)}). Only you can see this message."
+        f"It can be opened once, and expires {slack_date(expires_at)}. "
+        "Only you can see this message."
     )
     if passphrase:
         note += " Send the passphrase another way: never next to the link."
@@ -156,17 +164,17 @@ def _expiry_note(expires_at: int, ttl: int, passphrase: bool) -> str:
 
 
 def recipient_message(
-    *, sender: str, link: str, expires_at: int, ttl: int, passphrase: bool, reveal_value: str,
-    about: str | None = None,
+    *, sender: str, link: str, expires_at: int, passphrase: bool, reveal_value: str,
+    about: str | None = None, label: str | None = None,
 ) -> Message:
     """A recipient's DM: who sent it, until when, a Reveal button and the link. No secret.
 
     `about`: the "what for" of the request this secret answers."""
     lines = [
         f":closed_lock_with_key: {who(sender, start=True)} sent you a one-time secret"
+        + quoted(label)
         + (f" for your request: *{escape_mrkdwn(about)}*" if about else "")
-        + f". It can be viewed once and expires {slack_date(expires_at)} "
-        f"(in {human_duration(ttl)})."
+        + f". It can be viewed once and expires {slack_date(expires_at)}."
     ]
     if passphrase:
         lines.append(f"You need the passphrase {who(sender)} gives you separately.")
@@ -192,14 +200,48 @@ def recipient_message(
         },
         context(f"Or open <{link}> yourself. Either way it works once, then it is gone."),
     ]
-    return {"text": f"{who(sender, start=True)} sent you a one-time secret", "blocks": blocks}
+    return {
+        "text": f"{who(sender, start=True)} sent you a one-time secret{quoted(label)}",
+        "blocks": blocks,
+    }
 
 
-def revealed_dm_message(*, sender: str, at: int) -> Message:
+def revealed_dm_message(*, sender: str, at: int, label: str | None = None) -> Message:
     """What a recipient's DM becomes once they revealed the secret in Slack."""
-    text = (
-        f":white_check_mark: You revealed the secret from {who(sender)} in Slack "
-        f"{slack_date(at)}. It is gone now; its link no longer works."
+    return recipient_outcome_message(
+        sender=sender, label=label, state="received", via="slack", at=at
+    )
+
+
+_DM_OUTCOMES = {
+    ("received", "slack"): ":white_check_mark: You revealed {what} in Slack {at}. "
+    "It is gone now; its link no longer works.",
+    ("received", "page"): ":unlock: {What} was opened in a browser {at}, by someone "
+    "with the link.",
+    ("received", "api"): ":unlock: {What} was retrieved through the API {at}, by someone "
+    "with the link.",
+    ("received", None): ":unlock: {What} was opened {at}, by someone with the link.",
+    ("burned", "attempts"): ":fire: {What} was destroyed {at} after too many wrong "
+    "passphrases.",
+    ("burned", None): ":fire: {What} was burned by {sender} {at}, before anyone opened it.",
+    ("expired", None): ":hourglass: {What} expired unopened {at}.",
+}
+_GONE = " Its link no longer works; ask {sender} to share it again if you still need it."
+
+
+def recipient_outcome_message(
+    *, sender: str, label: str | None, state: str, via: str | None, at: int
+) -> Message:
+    """What a recipient's DM becomes once its secret is gone: what happened, and no
+    link or button left."""
+    line = _DM_OUTCOMES.get((state, via)) or _DM_OUTCOMES.get((state, None))
+    if line is None:
+        line = ":no_entry_sign: {What} is gone."
+    if not (state == "received" and via == "slack"):
+        line += _GONE
+    what = f"the one-time secret{quoted(label)} from {who(sender)}"
+    text = line.format(
+        what=what, What=what[0].upper() + what[1:], at=slack_date(at), sender=who(sender)
     )
     return {"text": text, "blocks": [section(text)]}
 
@@ -254,26 +296,39 @@ def _of_them(count: int) -> str:
 
 
 _RECEIVED_VIA = {
-    "slack": "revealed it in Slack",
-    "page": "opened the link",
-    "api": "fetched it with a program (not in a browser)",
+    # Only a reveal in Slack says who it was: a link works for whoever holds it.
+    "slack": "{who} revealed it in Slack",
+    "page": "someone with the link opened it in a browser",
+    "api": "someone with the link retrieved it through the API (a program, not a browser)",
 }
 
 
-def notification_message(
-    *, kind: str, via: str | None, recipients: Sequence[str], created: int
-) -> Message:
-    """A sender's DM when a secret they shared was revealed, burned or expired."""
-    shared = f"The secret you shared {slack_date(created)}"
+def shared_phrase(label: str | None, recipients: Sequence[str], created: int) -> str:
+    """"The secret “label” you shared today at 01:04 with @bob"."""
+    phrase = f"The secret{quoted(label)} you shared {slack_date(created)}"
     if recipients:
-        shared += f" with {people(recipients)}"
+        phrase += f" with {people(recipients)}"
+    return phrase
+
+
+def received_how(via: str | None, recipients: Sequence[str]) -> str:
+    how = _RECEIVED_VIA.get(via or "", "someone with the link opened it")
+    return how.format(who=people(recipients) or "the recipient")
+
+
+def notification_message(
+    *, kind: str, via: str | None, recipients: Sequence[str], created: int,
+    label: str | None = None,
+) -> Message:
+    """A sender's DM when a secret they shared was revealed, burned or expired.
+
+    Never a link: `text` shows in push and e-mail previews."""
+    shared = shared_phrase(label, recipients, created)
     if kind == "received":
-        who = people(recipients) if recipients else "Someone"
-        how = _RECEIVED_VIA.get(via or "", "opened it")
-        text = f":unlock: {shared} was viewed: {who} {how}. It is gone now."
+        text = f":unlock: {shared} was viewed: {received_how(via, recipients)}. It is gone now."
     elif kind == "burned" and via == "attempts":
         text = (
-            f":fire: {shared} was burned after too many wrong passphrases. "
+            f":fire: {shared} was destroyed after too many wrong passphrases. "
             "Share it again if it is still needed."
         )
     elif kind == "burned":
@@ -283,12 +338,39 @@ def notification_message(
     return {"text": text, "blocks": [section(text)]}
 
 
+_REFUSED_WHY = {
+    "other": "{who} pressed its *Reveal in Slack* button, but it was not sent to them, "
+    "so nothing was shown",
+    "passphrase": "someone tried a wrong passphrase in Slack",
+    "page": "someone with the link tried a wrong passphrase in a browser",
+    "api": "someone with the link tried a wrong passphrase through the API",
+}
+
+
+def refused_message(
+    *, why: str, by: str | None, label: str | None, recipients: Sequence[str], created: int,
+    refused: int,
+) -> Message:
+    """A sender's DM when someone tried to open their secret and was refused."""
+    reason = _REFUSED_WHY.get(why, "someone tried to open it and was refused").format(
+        who=mention(by) if by else "Someone"
+    )
+    shared = shared_phrase(label, recipients, created)
+    text = f":warning: {shared} is still safe: {reason}."
+    if refused > 1:
+        text += f" Refused attempts so far: {refused}."
+    text += (" To stop anyone opening it, burn it from the app's Home tab or with "
+             f"`{COMMAND} list`.")
+    return {"text": text, "blocks": [section(text)]}
+
+
 def usage_message() -> Message:
     text = (
         "*Share a secret once.* Whoever opens a one-time secret sees it once, "
         "then it is gone: from the link, from the store and from chat history.\n"
         f"• `{COMMAND}` alone (or the *Share a secret* shortcut) opens a form: the secret, "
-        "an optional passphrase, how long it lives, and up to 10 people to send it to. "
+        "an optional label saying what it is for, an optional passphrase, how long it "
+        "lives, and up to 10 people to send it to. "
         "Tick *Generate a strong password* to have one made for you.\n"
         f"• `{COMMAND} &lt;text&gt;` turns the text into a one-time link that only you see here; "
         "send it to whoever needs it.\n"
@@ -305,6 +387,8 @@ def usage_message() -> Message:
         "that message's text. Then delete the original message: it stays in history.\n"
         "• *Burn now* under your link destroys the secret if nobody has opened it yet. "
         "You get a direct message when your secret is viewed, burned or expires unread.\n"
+        f"• `{COMMAND} list` (and the app's *Home* tab) lists your secrets: what became "
+        "of each, and *Burn* for those nobody has opened yet.\n"
         f"• `{COMMAND} help` shows this message."
     )
     return {"text": text, "blocks": [section(text)]}

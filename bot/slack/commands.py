@@ -28,6 +28,7 @@ from bot.slack.views import (
 )
 
 GENERATE_WORDS = ("gen", "generate")
+LIST_WORDS = ("list", "ls")
 
 
 async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) -> None:
@@ -68,6 +69,9 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         # Nothing is shared, not even with the others named: they can send it again.
         await tell_quietly(deps, user, blocks.error_message(
             f"{SELF_RECIPIENT} Nothing was shared."), origin)
+    elif keyword in LIST_WORDS and not recipients and deps.followup is not None:
+        listing = await deps.followup.listing(command.get("team_id"), user)
+        await tell_quietly(deps, user, listing, origin)
     elif recipients and keyword in GENERATE_WORDS:
         await share_generated(deps, command, origin, recipients)
     elif not text.strip():

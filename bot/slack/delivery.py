@@ -85,6 +85,17 @@ class Origin:
     channel_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Told:
+    """Where a private answer went: "response_url", "ephemeral", "dm" or "window"."""
+
+    how: str
+    response_url: str | None = None
+    view_id: str | None = None
+    channel: str | None = None
+    ts: str | None = None
+
+
 def ephemeral(payload: dict[str, Any]) -> dict[str, Any]:
     # One-time links must not be fetched by Slack's unfurler.
     return {**payload, "unfurl_links": False, "unfurl_media": False}
@@ -166,6 +177,9 @@ class Messenger:
     async def update(self, channel: str, ts: str, payload: dict[str, Any]) -> None:
         await self.call("chat.update", channel=channel, ts=ts, **payload)
 
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        await self.call("views.publish", user_id=user_id, view=view)
+
     async def respond(
         self, response_url: str, payload: dict[str, Any], *, replace_original: bool = False
     ) -> None:
@@ -189,16 +203,16 @@ class Messenger:
             metrics.slack_api_error("response_url", f"http_{answer.status_code}")
             raise SlackFailure(f"response_url_{answer.status_code}")
 
-    async def tell(self, user_id: str, payload: dict[str, Any], origin: Origin) -> str:
+    async def tell(self, user_id: str, payload: dict[str, Any], origin: Origin) -> Told:
         """Privately tell a person something: response_url, else ephemeral, else DM.
 
-        Returns how it went ("response_url", "ephemeral", "dm"); raises SlackFailure
-        only when every way failed.
+        Returns where it went, so that the message can be rewritten later (an
+        ephemeral message cannot be); raises SlackFailure only when every way failed.
         """
         if origin.response_url:
             try:
                 await self.respond(origin.response_url, payload)
-                return "response_url"
+                return Told("response_url", response_url=origin.response_url)
             except SlackFailure:
                 pass
         if origin.channel_id:
@@ -206,10 +220,10 @@ class Messenger:
                 await self.call(
                     "chat.postEphemeral", channel=origin.channel_id, user=user_id, **payload
                 )
-                return "ephemeral"
+                return Told("ephemeral")
             except SlackFailure:
                 # channel_not_found / not_in_channel: DMs and private channels the
                 # bot has not joined. The DM below always works for a real person.
                 pass
-        await self.dm(user_id, payload)
-        return "dm"
+        channel, ts = await self.dm(user_id, payload)
+        return Told("dm", channel=channel, ts=ts)

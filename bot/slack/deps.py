@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.serverkey import ServerKey
 from bot.slack import trust
 from bot.slack.delivery import Messenger, Origin
+from bot.slack.followup import Followup
 from bot.slack.notify import ReceiptLedger
 from bot.slack.sharing import Sharer
 from bot.slack.workspaces import Workspaces
@@ -26,6 +27,7 @@ class SlackDeps:
     # Work outside a Slack request (a request link answered, a request expiring)
     # enters its workspace through this (bot/slack/workspaces.py).
     workspaces: Workspaces | None = None
+    followup: Followup | None = None
 
     @property
     def max_ttl(self) -> int:

@@ -24,6 +24,7 @@ MESSAGE_SHORTCUT = "make_one_time_secret"
 SHARE_VIEW = "share_secret_modal"
 REVEAL_VIEW = "reveal_secret_modal"
 GENERATED_VIEW = "generated_secret_modal"
+SHARE_ANSWER_VIEW = "share_answer_modal"
 
 # Inputs of the share modal: block id and action id of each.
 SECRET_BLOCK, SECRET_INPUT = "secret_block", "secret_input"
@@ -31,6 +32,7 @@ GENERATE_BLOCK, GENERATE_INPUT = "generate_block", "generate_input"
 PASSPHRASE_BLOCK, PASSPHRASE_INPUT = "passphrase_block", "passphrase_input"
 TTL_BLOCK, TTL_INPUT = "ttl_block", "ttl_input"
 RECIPIENTS_BLOCK, RECIPIENTS_INPUT = "recipients_block", "recipients_input"
+LABEL_BLOCK, LABEL_INPUT = "label_block", "label_input"
 
 # Input of the reveal modal.
 REVEAL_PASSPHRASE_BLOCK, REVEAL_PASSPHRASE_INPUT = "reveal_passphrase_block", "reveal_passphrase"
@@ -39,6 +41,10 @@ REVEAL_PASSPHRASE_BLOCK, REVEAL_PASSPHRASE_INPUT = "reveal_passphrase_block", "r
 BURN_ACTION = "burn_secret"
 REVEAL_ACTION = "reveal_in_slack"
 OPEN_LINK_ACTION = "open_secret_link"  # a URL button: Slack still sends block_actions
+HOME_BURN_ACTION = "burn_listed_secret"  # Burn in the Home tab and in `/ots list`
+
+# Events (subscribed in manifest.yml under settings.event_subscriptions).
+HOME_OPENED_EVENT = "app_home_opened"
 
 # Requests for a secret (bot/slack/requesting.py).
 REQUEST_WORD = "request"

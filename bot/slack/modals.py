@@ -11,11 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.slack import ids
-from bot.slack.blocks import context, human_duration, section, service_words, who
+from bot.slack.blocks import (
+    Message,
+    context,
+    human_duration,
+    section,
+    service_words,
+    who,
+)
 
 View = dict[str, Any]
 MODAL_TEXT_LIMIT = 3000  # plain_text_input max_length, and section text
 MAX_RECIPIENTS = 10
+LABEL_LIMIT = 100
 TTL_CHOICES = (300, 3600, 86400, 7 * 86400, 14 * 86400, 30 * 86400)
 
 
@@ -66,6 +74,22 @@ def secret_inputs(
                     {"text": plain("Generate a strong password for me"), "value": "generate"}
                 ],
             },
+        },
+        {
+            "type": "input",
+            "block_id": ids.LABEL_BLOCK,
+            "optional": True,
+            "label": plain("What is it for?"),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": ids.LABEL_INPUT,
+                "max_length": LABEL_LIMIT,
+                "placeholder": plain("e.g. staging database"),
+            },
+            "hint": plain(
+                "Optional, not secret: shown with the link, to the people you send it to, "
+                "and in your list. Never put the secret here."
+            ),
         },
         {
             "type": "input",
@@ -148,6 +172,25 @@ def share_modal(
         "close": plain("Cancel"),
         "private_metadata": private_metadata,
         "blocks": blocks,
+    }
+
+
+def answer_modal(message: Message, *, generated: str | None = None) -> View:
+    """The share form's own window, showing its answer (from the global shortcut,
+    which has no conversation to answer in); a generated password on top."""
+    top: list[dict[str, Any]] = []
+    if generated is not None:
+        top = [
+            section("Here is the password that was generated. Copy it now: it is not "
+                    "shown again, and it is in no message."),
+            *_verbatim(generated),
+        ]
+    return {
+        "type": "modal",
+        "callback_id": ids.SHARE_ANSWER_VIEW,
+        "title": plain("Share a secret"),
+        "close": plain("Done"),
+        "blocks": [*top, *message["blocks"]],
     }
 
 

@@ -1,12 +1,12 @@
 """Telling senders what became of their secrets: revealed, burned or expired unread.
 
 Two sources, one message:
-- The embedded store emits a `SecretEvent` the moment a secret changes state;
-  `Notifier.on_event` turns it into a DM to the sender (without delaying the
-  reveal that caused it).
+- The embedded store emits a `SecretEvent` the moment a secret changes state
+  (handled in followup.py, which also rewrites the messages that carried it).
 - Onetime Secret tells nobody, so `ReceiptLedger` keeps the receipt (metadata)
   key of each secret made from Slack, sealed under the server key, in the app
-  store; `ReceiptWatcher` reads their state at a modest interval. The key is the
+  store; `ReceiptWatcher` reads their state at a modest interval and reports
+  each outcome once (to followup.py). The key is the
   capability to burn, so storage never holds it in the clear; records sealed
   under another server key are unreadable and dropped.
 """
@@ -17,13 +17,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.appstore import AppStore
 from bot.backends import crypto
-from bot.backends.base import Receipt, SecretBackend, SecretEvent
+from bot.backends.base import Receipt, SecretBackend
 from bot.errors import BackendError, SecretNotFound
 from bot.serverkey import Unsealable
 from bot.slack import blocks
@@ -64,33 +64,19 @@ class Outcome:
 
 
 class Notifier:
+    """Tells a sender, by DM, what became of a secret they shared."""
+
     def __init__(self, messenger: Messenger, workspaces: Workspaces) -> None:
         self.messenger = messenger
         self.workspaces = workspaces
-        self._pending: set[asyncio.Task[None]] = set()
-
-    async def on_event(self, event: SecretEvent) -> None:
-        sender = sender_of(event.custid)
-        # A burn from Slack is the sender's own click; its message already says so.
-        if sender is None or event.via == "burn":
-            return
-        recipients = tuple(
-            r.removeprefix("slack:") for r in event.recipient if r.startswith("slack:")
-        )
-        # The event fires inside a reveal: a slow Slack must not slow the reveal down.
-        task = asyncio.create_task(
-            self.tell(sender, Outcome(event.kind, event.via), recipients, event.created,
-                      team=team_of(event.custid))
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
 
     async def tell(
         self, sender: str, outcome: Outcome, recipients: tuple[str, ...], created: int,
-        *, team: str | None = None,
+        label: str | None = None, *, team: str | None = None,
     ) -> None:
         message = blocks.notification_message(
-            kind=outcome.kind, via=outcome.via, recipients=recipients, created=created
+            kind=outcome.kind, via=outcome.via, recipients=recipients, created=created,
+            label=label,
         )
         try:
             # Not a Slack request: the sender's workspace is found by its team id.
@@ -181,14 +167,14 @@ class ReceiptWatcher:
         self,
         ledger: ReceiptLedger,
         backend: SecretBackend,
-        notifier: Notifier,
+        report: Callable[[dict[str, Any], Outcome], Awaitable[None]],
         *,
         interval: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.ledger = ledger
         self.backend = backend
-        self.notifier = notifier
+        self.report = report
         self.interval = interval
         self._clock = clock
 
@@ -198,10 +184,7 @@ class ReceiptWatcher:
             # Several replicas may poll the same ledger: only the one whose
             # removal succeeded sends the message.
             if outcome is not None and await self.ledger.settle(record_id):
-                await self.notifier.tell(
-                    record["s"], outcome, tuple(record["r"]), int(record["c"]),
-                    team=record.get("t"),
-                )
+                await self.report(record, outcome)
 
     async def _outcome(self, record: dict[str, Any]) -> Outcome | None:
         try:

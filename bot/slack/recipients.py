@@ -52,7 +52,6 @@ class SlackMember:
             sender=notice.sender,
             link=notice.link,
             expires_at=notice.expires_at,
-            ttl=notice.ttl,
             passphrase=notice.passphrase_required,
             reveal_value=reveal,
         )

@@ -227,11 +227,10 @@ def request_modal(*, private_metadata: str) -> View:
 
 
 def outside_answer_message(
-    *, what_for: str, link: str, expires_at: int, ttl: int, passphrase: bool,
-    reveal_value: str,
+    *, what_for: str, link: str, expires_at: int, passphrase: bool, reveal_value: str,
 ) -> Message:
     """The requester's DM when their request link was answered (a recipient's DM)."""
     return recipient_message(
-        sender="outside", link=link, expires_at=expires_at, ttl=ttl, passphrase=passphrase,
+        sender="outside", link=link, expires_at=expires_at, passphrase=passphrase,
         reveal_value=reveal_value, about=what_for or "your request link",
     )

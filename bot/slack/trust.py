@@ -46,6 +46,7 @@ REVEAL_MODAL = "reveal-modal"
 ANSWER = "request-answer"  # Answer and Decline buttons
 CANCEL = "request-cancel"
 ANSWER_MODAL = "answer-modal"
+LISTED_BURN = "listed-burn-button"
 
 
 def is_id(kind: str, value: object) -> bool:

@@ -118,6 +118,7 @@ def read_share_form(
     passphrase = values.get(ids.PASSPHRASE_BLOCK, {}).get("value") or None
     ttl_option = values.get(ids.TTL_BLOCK, {}).get("selected_option") or {}
     recipients = tuple(values.get(ids.RECIPIENTS_BLOCK, {}).get("selected_users") or ())
+    label = " ".join((values.get(ids.LABEL_BLOCK, {}).get("value") or "").split()) or None
     errors: dict[str, str] = {}
     if generate and secret.strip():
         errors[ids.SECRET_BLOCK] = "Type a secret or tick Generate, not both."
@@ -130,6 +131,12 @@ def read_share_form(
         )
     if passphrase is not None and secret and passphrase == secret:
         errors[ids.PASSPHRASE_BLOCK] = "The passphrase must not be the secret itself."
+    if label is not None and len(label) > modals.LABEL_LIMIT:
+        errors[ids.LABEL_BLOCK] = (
+            f"Keep the label to {modals.LABEL_LIMIT} characters (it has {len(label)})."
+        )
+    elif label is not None and _holds_secret(label, secret.strip()):
+        errors[ids.LABEL_BLOCK] = "The label is not secret: do not put the secret in it."
     choices = modals.ttl_choices(deps.default_ttl, deps.max_ttl)
     ttl = str(ttl_option.get("value", ""))
     if not ttl.isdigit() or int(ttl) not in choices:
@@ -145,8 +152,15 @@ def read_share_form(
         "passphrase": passphrase,
         "ttl": int(ttl) if ttl.isdigit() else None,
         "recipients": recipients,
+        "label": label,
     }
     return errors, form
+
+
+def _holds_secret(label: str, secret: str) -> bool:
+    """A label that is (or contains) the secret: pasted into the wrong field. A short
+    secret may well appear in an innocent label, so only longer ones count."""
+    return bool(secret) and (label == secret or (len(secret) >= 6 and secret in label))
 
 
 async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str | None:
@@ -196,9 +210,15 @@ async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps)
         await ack(response_action="errors", errors=errors)
         return
     generate = form["secret"] is None
-    if generate:
+    origin = origin_from_metadata(deps.store.key, view.get("private_metadata"))
+    # From the global shortcut there is no conversation to answer in: the answer is
+    # shown in this window, not left in a DM with a live link.
+    in_window = origin.response_url is None and origin.channel_id is None
+    if generate or in_window:
         await ack(response_action="update", view=modals.notice_modal(
-            "Share a secret", ":hourglass_flowing_sand: Generating and sharing your password…"
+            "Share a secret",
+            ":hourglass_flowing_sand: Generating and sharing your password…" if generate
+            else ":hourglass_flowing_sand: Sharing your secret…",
         ))
     else:
         await ack()
@@ -210,10 +230,12 @@ async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps)
         passphrase=form["passphrase"],
         ttl=form["ttl"],
         recipients=form["recipients"],
-        origin=origin_from_metadata(deps.store.key, view.get("private_metadata")),
+        origin=origin,
+        label=form["label"],
+        window=str(view["id"]) if in_window else None,
     )
     result = await deps.sharer.share(request)
-    if generate:
+    if generate and not result.in_window:
         await show_generated(deps, view["id"], result)
 
 
@@ -244,6 +266,7 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
             "One-time secret", f"This secret was sent to {blocks.mention(recipient)}: "
             "only they can reveal it."
         ))
+        await report_refused(deps, meta, "other", body["user"]["id"])
         return
     passphrase = _values(view).get(ids.REVEAL_PASSPHRASE_BLOCK, {}).get("value") or None
     reveal = asyncio.ensure_future(deps.backend.reveal(secret_key, passphrase, via="slack"))
@@ -263,8 +286,23 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
             await deps.messenger.update_view(str(view["id"]), _as_view(answer))
         except SlackFailure:
             log.warning("could not show a slow reveal's outcome: the modal was gone")
-    if dm is not None and meta.get("c") and meta.get("ts"):
+    failure = reveal.exception()
+    if failure is None and deps.followup is not None and meta.get("i"):
+        # Rewrites the DM (and the sender's answer, Home tab) unless an event did.
+        await deps.followup.settle(str(meta["i"]), "received", "slack")
+    elif dm is not None and meta.get("c") and meta.get("ts"):
         await _rewrite_dm(deps, str(meta["c"]), str(meta["ts"]), dm)
+    destroyed = isinstance(failure, WrongPassphrase) and failure.destroyed
+    if meta.get("p") and isinstance(failure, SecretNotFound) and not destroyed:
+        await report_refused(deps, meta, "passphrase")
+
+
+async def report_refused(
+    deps: SlackDeps, meta: dict[str, Any], why: str, by: str | None = None
+) -> None:
+    """Tell the sender someone was refused (the record id came signed with the button)."""
+    if deps.followup is not None and meta.get("i"):
+        await deps.followup.refused(str(meta["i"]), why, by)
 
 
 async def _reveal_answer(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from slack_bolt.async_app import AsyncApp
@@ -163,12 +164,15 @@ def build_app(
     return app
 
 
-def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
+def create_app(
+    settings: Settings, *, scrypt_n: int = SCRYPT_N, clock: Callable[[], float] = time.time
+) -> Starlette:
     """The composition root: settings in, the whole application out.
 
     One app store (SQLite or Redis, with the server key) is built here and handed
     to every layer; the embedded backend keeps its secrets in it too. `scrypt_n`
-    is for tests only (a cheaper passphrase KDF); it is not a setting.
+    and `clock` are for tests only (a cheaper passphrase KDF; a clock that can be
+    moved past a secret's expiry); they are not settings.
     """
     from bot.appstore import open_app_store
     from bot.backends.factory import make_backend
@@ -177,7 +181,7 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
 
     pin_noisy_loggers()
     store = open_app_store(settings)
-    backend = make_backend(settings, store, scrypt_n=scrypt_n)
+    backend = make_backend(settings, store, scrypt_n=scrypt_n, clock=clock)
     # API recipients: Slack first (a member gets a DM), then email.
     email: list[RecipientDelivery] = (
         [EmailDelivery(SmtpServer(settings.smtp_url, settings.smtp_from or ""))]
@@ -186,7 +190,7 @@ def create_app(settings: Settings, *, scrypt_n: int = SCRYPT_N) -> Starlette:
     )
     if not settings.slack_enabled:
         return build_app(settings, backend, store, recipients=Deliveries(email))
-    slack = build_slack(settings, backend, store)
+    slack = build_slack(settings, backend, store, clock=clock)
     # With one workspace its members are looked up by email. Installed in many, an
     # API request belongs to none of them: its recipients get email only.
     slack_way: list[RecipientDelivery] = (

@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 
 from tests.support.fake_slack import FakeSlack
 
-_MESSAGES = ("chat.postMessage", "chat.postEphemeral", "chat.update", "response_url")
+MESSAGE_METHODS = ("chat.postMessage", "chat.postEphemeral", "chat.update", "response_url")
 
 
 def validate_view(view: dict[str, Any]) -> None:
@@ -43,7 +43,7 @@ def validate_recorded(fake: FakeSlack) -> int:
         if call.method.startswith("views."):
             view = call.body["view"]
             validate_view(view if isinstance(view, dict) else json.loads(view))
-        elif call.method in _MESSAGES:
+        elif call.method in MESSAGE_METHODS:
             validate_message(call.body)
         else:
             continue

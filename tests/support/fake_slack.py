@@ -48,6 +48,7 @@ _REQUIRED = {
     "views.open": ("trigger_id", "view"),
     "views.push": ("trigger_id", "view"),
     "views.update": ("view",),
+    "views.publish": ("user_id", "view"),
     "conversations.open": ("users",),
     "users.info": ("user",),
     "conversations.info": ("channel",),
@@ -78,6 +79,7 @@ class Call:
     headers: dict[str, str]
     path: str = ""
     at: float = field(default_factory=time.monotonic)
+    answer_ts: str | None = None  # the ts a chat.postMessage was answered with
 
 
 @dataclass
@@ -218,6 +220,7 @@ class FakeSlack(LocalHTTPFake):
         self._refresh: dict[str, Grant] = {}
         self._issued = 0
         self._lock = threading.Lock()
+        self._ts = 0
         self._serve(self._handler())
 
     # -- lifecycle ----------------------------------------------------------
@@ -345,6 +348,25 @@ class FakeSlack(LocalHTTPFake):
                 )
             time.sleep(0.02)
 
+    def published_homes(self, user: str) -> list[dict[str, Any]]:
+        """The Home tabs published for `user` (views.publish), oldest first."""
+        return [c.body["view"] for c in self.calls_to("views.publish")
+                if c.body.get("user_id") == user]
+
+    def message_now(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A posted message as it reads now: the last chat.update of it, or as posted."""
+        with self._lock:
+            calls = list(self.calls)
+        current = None
+        for call in calls:
+            if call.body.get("channel") != channel:
+                continue
+            if call.method == "chat.postMessage" and call.answer_ts == ts:
+                current = call.body
+            elif call.method == "chat.update" and call.body.get("ts") == ts:
+                current = call.body
+        return current
+
     def all_text(self) -> str:
         """Everything the app sent to Slack, as one string (for absence checks)."""
         with self._lock:
@@ -427,8 +449,9 @@ class FakeSlack(LocalHTTPFake):
         # Slack reads arguments from the query string too (slack-sdk sends some there).
         query = path.partition("?")[2]
         body = {**{k: v[-1] for k, v in parse_qs(query).items()}, **body}
+        call = Call(method, body, headers, path)
         with self._lock:
-            self.calls.append(Call(method, body, headers, path))
+            self.calls.append(call)
             failures = self._failures.get(method) or []
             failure = next((f for f in failures if f.applies(body)), None)
             if failure is not None:
@@ -453,7 +476,10 @@ class FakeSlack(LocalHTTPFake):
             with self._lock:
                 self.tokens.pop(bearer, None)
             return 200, {"ok": True, "revoked": True}, {}
-        return 200, self._answer(method, body, self.tokens.get(bearer)), {}
+        answer = self._answer(method, body, self.tokens.get(bearer))
+        if method == "chat.postMessage":
+            call.answer_ts = answer.get("ts")
+        return 200, answer, {}
 
     def _check_limits(self, method: str, body: dict[str, Any]) -> str | None:
         if method.startswith("chat.") and method != "chat.delete":
@@ -529,7 +555,8 @@ class FakeSlack(LocalHTTPFake):
             return {"ok": True, "channel": {"id": body["channel"], "name": name}}
         if method in ("chat.postMessage", "chat.update"):
             return {"ok": True, "channel": body["channel"], "ts": body.get("ts")
-                    or f"{time.time():.6f}", "message": {"text": body.get("text", "")}}
+                    or self._next_ts(),
+                    "message": {"text": body.get("text", "")}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{time.time():.6f}"}
         if method.startswith("views."):
@@ -541,6 +568,11 @@ class FakeSlack(LocalHTTPFake):
                     self.view_ids[body["trigger_id"]] = view_id
             return {"ok": True, "view": {**view, "id": view_id, "hash": "h"}}
         return {"ok": True}
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._ts += 1
+            return f"{int(time.time())}.{self._ts:06d}"
 
     def _response_url(
         self, path: str, content_type: str, headers: dict[str, str], raw: bytes

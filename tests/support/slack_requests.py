@@ -26,10 +26,11 @@ def post_signed(
     timestamp: int | None = None,
     secret: str = SIGNING_SECRET,
     sig: str | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
 ) -> httpx.Response:
     ts = int(time.time()) if timestamp is None else timestamp
     headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Type": content_type,
         "X-Slack-Request-Timestamp": str(ts),
         "X-Slack-Signature": sig or signature(body, ts, secret),
     }
@@ -60,6 +61,15 @@ def command_fields(text: str, *, response_url: str, user_id: str = "U0ALICE",
         "response_url": response_url,
         "trigger_id": trigger_id,
     }
+
+
+def event_body(event: dict[str, Any], *, team_id: str = "T0TEST") -> bytes:
+    """An Events API callback, as Slack posts it (JSON)."""
+    return json.dumps({
+        "token": "legacy-verification-token", "team_id": team_id, "api_app_id": "A0OTS",
+        "type": "event_callback", "event_id": f"Ev{time.time_ns()}",
+        "event_time": int(time.time()), "event": event,
+    }).encode()
 
 
 def interactive_body(payload: dict[str, Any]) -> bytes:

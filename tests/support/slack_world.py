@@ -30,6 +30,7 @@ from tests.support.slack_requests import (
     SIGNING_SECRET,
     command_body,
     command_fields,
+    event_body,
     interactive_body,
     post_signed,
 )
@@ -66,6 +67,24 @@ def texts(body: dict[str, Any]) -> str:
     return json.dumps(body)
 
 
+class MovableClock:
+    """The app's clock in tests: real time, moved forward on demand (past an expiry)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    @contextlib.contextmanager
+    def moved(self, seconds: float) -> Iterator[None]:
+        self.offset += seconds
+        try:
+            yield
+        finally:
+            self.offset -= seconds
+
+
 @dataclass
 class SocketAck:
     """The app's acknowledgement of a Socket Mode envelope, read like an HTTP ack."""
@@ -88,6 +107,7 @@ class SlackWorld:
     kind: str
     fake_ots: FakeOTS | None
     settings: Settings
+    clock: MovableClock
 
     @property
     def link_origin(self) -> str:
@@ -117,6 +137,33 @@ class SlackWorld:
     def _envelope(self, kind: str, payload: dict[str, Any]) -> SocketAck:
         assert self.fake.socket is not None
         return SocketAck(self.fake.socket.send(kind, payload).get("payload"))
+
+    def home_opened(self, user: str, tab: str = "home") -> httpx.Response:
+        """The user opens the app's Home tab (an `app_home_opened` event)."""
+        event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": tab,
+                 "event_ts": f"{time.time():.6f}"}
+        return post_signed(self.served.url, event_body(event), content_type="application/json")
+
+    def home_of(self, user: str, count: int = 1) -> dict[str, Any]:
+        """The Home tab as last published for `user`, once `count` were published."""
+        homes = eventually(lambda: (lambda h: h if len(h) >= count else None)(
+            self.fake.published_homes(user)), what=f"{count} Home tab(s) for {user}")
+        return homes[-1]
+
+    def click_in_home(self, home: dict[str, Any], action_id: str, *, user: str,
+                      index: int = 0) -> httpx.Response:
+        """Press a button in the Home tab (no response_url: a view's buttons have none)."""
+        button, block_id = find_element(home, action_id, index)
+        payload = {
+            **self._common(user), "type": "block_actions",
+            "container": {"type": "view", "view_id": "VHOME"},
+            "trigger_id": self.fake.new_trigger(),
+            "view": {**home, "id": "VHOME", "hash": "h", "team_id": TEAM_ID},
+            "actions": [{"action_id": action_id, "block_id": block_id, "type": "button",
+                         "value": button.get("value", ""), "action_ts": "1700000000.4",
+                         "text": button["text"]}],
+        }
+        return self.interact(payload)
 
     def _common(self, user: str) -> dict[str, Any]:
         return {
@@ -221,19 +268,27 @@ class SlackWorld:
         return self.fake.all_text()
 
 
-def find_element(message: dict[str, Any], action_id: str) -> tuple[dict[str, Any], str]:
-    for block in message.get("blocks", []):
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return element, block.get("block_id", "b")
-    raise AssertionError(f"no {action_id} in {message}")
+def find_element(message: dict[str, Any], action_id: str,
+                 index: int = 0) -> tuple[dict[str, Any], str]:
+    """The `index`-th element with `action_id` (in actions blocks or as an accessory)."""
+    found = [
+        (element, block.get("block_id", "b"))
+        for block in message.get("blocks", [])
+        for element in [*block.get("elements", []), block.get("accessory") or {}]
+        if element.get("action_id") == action_id
+    ]
+    if len(found) <= index:
+        raise AssertionError(f"no {action_id} in {message}")
+    return found[index]
 
 
 def share_values(*, secret: str | None = None, passphrase: str | None = None,
                  ttl: int = 7 * 86400, recipients: tuple[str, ...] = (),
-                 generate: bool = False) -> dict[str, dict[str, Any]]:
+                 generate: bool = False, label: str | None = None,
+                 ) -> dict[str, dict[str, Any]]:
     """The state of a submitted share modal."""
     return {
+        ids.LABEL_BLOCK: {ids.LABEL_INPUT: {"type": "plain_text_input", "value": label}},
         ids.SECRET_BLOCK: {ids.SECRET_INPUT: {"type": "plain_text_input", "value": secret}},
         ids.GENERATE_BLOCK: {ids.GENERATE_INPUT: {
             "type": "checkboxes",
@@ -290,11 +345,14 @@ def slack_world(kind: str, workdir: Path, redis_url: str | None,
         settings = Settings.from_env(env)
         if change is not None:
             settings = change(settings)
+        clock = MovableClock()
         # scrypt's cost changes how long a passphrase check takes, nothing else.
-        served = stack.enter_context(ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)))
+        served = stack.enter_context(
+            ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N, clock=clock))
+        )
         if fake.socket is not None:
             fake.socket.wait_connected()
-        yield SlackWorld(served, fake, kind, ots, settings)
+        yield SlackWorld(served, fake, kind, ots, settings, clock)
 
 
 LINK = re.compile(r"https?://[^\s<>|\"]+/secret/([0-9A-Za-z]{20,})")
