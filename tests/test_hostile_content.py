@@ -24,7 +24,7 @@ from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.web.app import build_app
-from tests.support.browser import Tab, is_problem
+from tests.support.browser import is_problem, open_tab
 from tests.support.servers import ServedApp, app_store_of
 
 HOSTILE = {
@@ -215,23 +215,13 @@ BROWSER_CHECK = """JSON.stringify({
 
 
 async def reveal_in_browser(devtools: str, link: str) -> tuple[dict[str, Any], list[str]]:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        async with session.put(f"{devtools}/json/new?about:blank") as response:
-            target = await response.json(content_type=None)
-        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tab = Tab(ws)
-            for domain in ("Page", "Runtime", "Log"):
-                await tab.call(f"{domain}.enable")
-            await tab.call("Page.navigate", url=link)
-            await tab.until("Page.loadEventFired")
-            await tab.evaluate("document.querySelector('form').requestSubmit()")  # the button
-            await tab.until("Page.loadEventFired")
-            seen = json.loads(await tab.evaluate(BROWSER_CHECK))
-            problems = [str(e["params"]) for e in tab.events if is_problem(e)]
-        async with session.get(f"{devtools}/json/close/{target['id']}"):
-            pass
+    async with open_tab(devtools) as tab:
+        await tab.call("Page.navigate", url=link)
+        await tab.until("Page.loadEventFired")
+        await tab.evaluate("document.querySelector('form').requestSubmit()")  # the button
+        await tab.until("Page.loadEventFired")
+        seen = json.loads(await tab.evaluate(BROWSER_CHECK))
+        problems = [str(e["params"]) for e in tab.events if is_problem(e)]
     return seen, problems
 
 

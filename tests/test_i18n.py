@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 from bot import i18n
 from bot.config import Settings
 from bot.web.app import create_app
-from tests.support.browser import Tab
+from tests.support.browser import is_problem, open_tab
 from tests.support.servers import ServedApp
 
 ROOT = Path(__file__).parent.parent
@@ -236,27 +236,15 @@ LAYOUT = """JSON.stringify({
 async def look(devtools: str, url: str) -> tuple[dict[str, object], list[str]]:
     import json
 
-    import aiohttp
-
-    from tests.support.browser import is_problem
-
-    async with aiohttp.ClientSession() as session:
-        async with session.put(f"{devtools}/json/new?about:blank") as response:
-            target = await response.json(content_type=None)
-        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tab = Tab(ws)
-            for domain in ("Page", "Runtime", "Log", "Network"):
-                await tab.call(f"{domain}.enable")
-            # A phone-sized window, and a browser that prefers Māori.
-            await tab.call("Emulation.setDeviceMetricsOverride", width=360, height=740,
-                           deviceScaleFactor=1, mobile=True)
-            await tab.call("Network.setExtraHTTPHeaders", headers={"Accept-Language": "mi"})
-            await tab.call("Page.navigate", url=url)
-            await tab.until("Page.loadEventFired")
-            seen = json.loads(await tab.evaluate(LAYOUT))
-            problems = [str(e["params"]) for e in tab.events if is_problem(e)]
-        async with session.get(f"{devtools}/json/close/{target['id']}"):
-            pass
+    async with open_tab(devtools, ("Page", "Runtime", "Log", "Network")) as tab:
+        # A phone-sized window, and a browser that prefers Māori.
+        await tab.call("Emulation.setDeviceMetricsOverride", width=360, height=740,
+                       deviceScaleFactor=1, mobile=True)
+        await tab.call("Network.setExtraHTTPHeaders", headers={"Accept-Language": "mi"})
+        await tab.call("Page.navigate", url=url)
+        await tab.until("Page.loadEventFired")
+        seen = json.loads(await tab.evaluate(LAYOUT))
+        problems = [str(e["params"]) for e in tab.events if is_problem(e)]
     return seen, problems
 
 

@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.slack import ids
 from bot.web import limits, pages
 from bot.web.app import create_app
-from tests.support.browser import Tab, is_problem
+from tests.support.browser import is_problem, open_tab
 from tests.support.fake_slack import FakeSlack
 from tests.support.servers import RedisServer, ServedApp
 from tests.support.slack_world import (
@@ -277,23 +277,15 @@ PAGE_CHECK = """JSON.stringify({
 
 async def open_in_browser(devtools: str, url: str, secret: str) -> tuple[
         dict[str, Any], dict[str, Any], list[str]]:
-    async with aiohttp.ClientSession() as session:
-        async with session.put(f"{devtools}/json/new?about:blank") as response:
-            target = await response.json(content_type=None)
-        async with session.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-            tab = Tab(ws)
-            for domain in ("Page", "Runtime", "Log"):
-                await tab.call(f"{domain}.enable")
-            await tab.call("Page.navigate", url=url)
-            await tab.until("Page.loadEventFired")
-            seen = json.loads(await tab.evaluate(PAGE_CHECK))
-            await tab.evaluate(f"document.getElementById('secret').value = {json.dumps(secret)};"
-                               "document.querySelector('form').requestSubmit()")
-            await tab.until("Page.loadEventFired")
-            after = json.loads(await tab.evaluate(PAGE_CHECK))
-            problems = [str(e["params"]) for e in tab.events if is_problem(e)]
-        async with session.get(f"{devtools}/json/close/{target['id']}"):
-            pass
+    async with open_tab(devtools) as tab:
+        await tab.call("Page.navigate", url=url)
+        await tab.until("Page.loadEventFired")
+        seen = json.loads(await tab.evaluate(PAGE_CHECK))
+        await tab.evaluate(f"document.getElementById('secret').value = {json.dumps(secret)};"
+                           "document.querySelector('form').requestSubmit()")
+        await tab.until("Page.loadEventFired")
+        after = json.loads(await tab.evaluate(PAGE_CHECK))
+        problems = [str(e["params"]) for e in tab.events if is_problem(e)]
     return seen, after, problems
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,27 @@ def is_problem(event: dict[str, Any]) -> bool:
     if method in ("Page.javascriptDialogOpening", "Runtime.exceptionThrown"):
         return True
     return method == "Log.entryAdded" and event["params"]["entry"]["level"] == "error"
+
+
+@contextlib.asynccontextmanager
+async def open_tab(
+    devtools: str, domains: tuple[str, ...] = ("Page", "Runtime", "Log")
+) -> AsyncIterator[Tab]:
+    """A new tab with `domains` enabled, closed again afterwards."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{devtools}/json/new?about:blank") as response:
+            target = await response.json(content_type=None)
+        try:
+            async with session.ws_connect(
+                target["webSocketDebuggerUrl"], max_msg_size=0
+            ) as ws:
+                tab = Tab(ws)
+                for domain in domains:
+                    await tab.call(f"{domain}.enable")
+                yield tab
+        finally:
+            async with session.get(f"{devtools}/json/close/{target['id']}"):
+                pass
+
