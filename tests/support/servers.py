@@ -75,6 +75,22 @@ def app_store_of(backend: EmbeddedStore) -> AppStore:
     return AppStore(backend.storage, backend.server_key)
 
 
+def wait_for_pong(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    """Return once a Redis-protocol server on 127.0.0.1:`port` answers PING (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,18 +116,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
+        wait_for_pong(self.port, self.process, "redis-server")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
