@@ -115,8 +115,11 @@ def from_slack_locale(locale: str | None) -> str:
     """Slack's user locale ("mi-NZ", "en-US") to a language we have, else English."""
     if not locale:
         return DEFAULT
-    language = locale.replace("_", "-").split("-")[0].lower()
-    return language if language in languages() else DEFAULT
+    tag = locale.replace("_", "-")
+    if known(tag):  # a whole tag we have (a test's pseudo-locale)
+        return tag
+    language = tag.split("-")[0].lower()
+    return language if known(language) else DEFAULT
 
 
 def from_accept_language(header: str | None) -> str:

@@ -4,8 +4,6 @@ through them, and a Māori reader gets Māori pages (real HTTP, headless Chromiu
 from __future__ import annotations
 
 import asyncio
-import gettext
-import io
 import re
 import subprocess
 import sys
@@ -16,19 +14,19 @@ from pathlib import Path
 import httpx
 import pytest
 from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from bot import i18n
 from bot.config import Settings
 from bot.web.app import create_app
+from tests.support import pseudo as pseudo_locale
 from tests.support.browser import is_problem, open_tab
 from tests.support.servers import ServedApp
 
 ROOT = Path(__file__).parent.parent
 LOCALES = ROOT / "bot" / "locales"
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
-PSEUDO = "qps"  # a pseudo-locale: every translated text is wrapped in ⟦ ⟧
+PSEUDO = pseudo_locale.PSEUDO  # every translated text is wrapped in ⟦ ⟧
 
 
 def catalogue(language: str) -> Catalog:
@@ -110,18 +108,7 @@ def test_slack_locales_map_to_a_catalogue_or_english(slack: str | None, language
 @pytest.fixture(scope="module")
 def pseudo() -> Iterator[None]:
     """A pseudo-locale built from the template: text that bypasses the catalogue shows."""
-    catalog = Catalog(locale="en")
-    for message in template():
-        if not message.id:
-            continue
-        if isinstance(message.id, tuple):
-            catalog.add(message.id, tuple(f"⟦{s}⟧" for s in message.id))
-        else:
-            catalog.add(message.id, f"⟦{message.id}⟧")
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    i18n.install(PSEUDO, gettext.GNUTranslations(compiled))
+    pseudo_locale.install()
     yield
 
 
@@ -162,17 +149,8 @@ def untranslated(html: str) -> list[str]:
     parser.feed(html)
     # What is left once every ⟦…⟧ is removed must be no words (values like a date are
     # inside the translated text; the secret itself is in <pre>, skipped).
-    leftovers = [_unwrap(w).strip(" .:;,") for w in parser.words]
+    leftovers = [pseudo_locale.unwrap(w).strip(" .:;,") for w in parser.words]
     return [w for w in leftovers if re.search(r"[A-Za-z]{2,}", w)]
-
-
-def _unwrap(text: str) -> str:
-    """Remove ⟦…⟧ runs, innermost first (a translated value can sit inside another)."""
-    while True:
-        shorter = re.sub(r"⟦[^⟦⟧]*⟧", "", text)
-        if shorter == text:
-            return text
-        text = shorter
 
 
 def share(server: ServedApp, passphrase: str | None = None) -> dict[str, str]:

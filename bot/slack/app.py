@@ -27,6 +27,7 @@ from bot.slack import (
     events,
     ids,
     install_pages,
+    lang,
     replay,
     requesting,
     shortcuts,
@@ -95,6 +96,8 @@ def build_slack(
     app.use(trust_ids)
     app.use(workspaces.bind_request)
     messenger = Messenger(client, ResponseUrls(settings.slack_api_url))
+    # Everything a request says is in the acting user's language (bot/slack/lang.py).
+    app.use(lang.middleware(messenger.languages))
     book = ShareBook(store)
     followup = Followup(
         book, messenger, Notifier(messenger, workspaces), store.key, workspaces, clock=clock

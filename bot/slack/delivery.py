@@ -27,6 +27,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
+from bot.slack.lang import Languages
 from bot.slack.trust import ResponseUrls
 from bot.slack.workspaces import CURRENT_CLIENT
 
@@ -105,6 +106,8 @@ class Messenger:
     def __init__(self, client: AsyncWebClient, response_urls: ResponseUrls) -> None:
         self.client = client
         self.response_urls = response_urls
+        # Each user's language, for the text built for them (bot/slack/lang.py).
+        self.languages = Languages(self.user_locale)
 
     def _client(self) -> AsyncWebClient:
         # The current workspace's client (bot/slack/workspaces.py); the app's own
@@ -145,6 +148,14 @@ class Messenger:
 
     async def user_info(self, user_id: str) -> dict[str, Any]:
         return await self._guard("users.info", self._client().users_info(user=user_id))
+
+    async def user_locale(self, user_id: str) -> str | None:
+        """The user's Slack locale ("mi-NZ"), or None when Slack does not say."""
+        answer = await self._guard(
+            "users.info", self._client().users_info(user=user_id, include_locale=True)
+        )
+        locale = (answer.get("user") or {}).get("locale")
+        return locale if isinstance(locale, str) else None
 
     async def channel_info(self, channel_id: str) -> dict[str, Any]:
         return await self._guard(

@@ -305,9 +305,9 @@ class FakeSlack(LocalHTTPFake):
 
     def add_user(self, user_id: str, *, is_bot: bool = False, deleted: bool = False,
                  name: str | None = None, display_name: str = "",
-                 email: str | None = None) -> None:
+                 email: str | None = None, locale: str = "en-US") -> None:
         self._users[user_id] = {
-            "id": user_id, "name": name or user_id.lower(), "is_bot": is_bot,
+            "id": user_id, "name": name or user_id.lower(), "is_bot": is_bot, "locale": locale,
             "deleted": deleted, "real_name": name or user_id, "tz": "Europe/Berlin",
             "profile": {"display_name": display_name, "real_name": name or user_id,
                         **({"email": email} if email else {})},
@@ -547,6 +547,9 @@ class FakeSlack(LocalHTTPFake):
             info = self._users.get(body["user"])
             if info is None:
                 return {"ok": False, "error": "user_not_found"}
+            # Slack says a user's locale only when asked for it.
+            if str(body.get("include_locale", "")).lower() not in ("true", "1"):
+                info = {k: v for k, v in info.items() if k != "locale"}
             return {"ok": True, "user": info}
         if method == "conversations.info":
             name = self._channels.get(body["channel"])
