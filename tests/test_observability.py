@@ -300,6 +300,7 @@ def test_json_logs_carry_each_requests_id(tmp_path: Path, fake_slack: FakeSlack)
     # log lines, both written by a task the request started.
     fake_slack.fail("response_url", "gone", status=404)
     fake_slack.fail("chat.postEphemeral", "channel_not_found")
+    fake_slack.add_user("U0ALICE")  # Slack knows who acts (and their language)
     with ServerProcess.python_m_bot(env, tmp_path / "server.log") as server:
         body = command_body("help", response_url=fake_slack.response_url())
         ts = int(time.time())

@@ -118,16 +118,21 @@ class Messenger:
         """A Web API call with a JSON body (conversations.* take forms: see open_dm)."""
         return await self._guard(method, self._client().api_call(method, json=kwargs))
 
-    async def _guard(self, method: str, pending: Awaitable[AsyncSlackResponse]) -> dict[str, Any]:
+    async def _guard(
+        self, method: str, pending: Awaitable[AsyncSlackResponse], *, quiet: bool = False
+    ) -> dict[str, Any]:
+        """The call's answer, or SlackFailure with Slack's error code (counted, and logged
+        unless the caller logs its own consequence: `quiet`)."""
+        report = log.debug if quiet else log.warning
         try:
             response = await pending
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"http_{exc.response.status_code}")
-            log.warning("Slack %s failed: %s", method, error)
+            report("Slack %s failed: %s", method, error)
             metrics.slack_api_error(method, error)
             raise SlackFailure(error) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("Slack %s failed: %s", method, type(exc).__name__)
+            report("Slack %s failed: %s", method, type(exc).__name__)
             metrics.slack_api_error(method, "slack_unreachable")
             raise SlackFailure("slack_unreachable") from None
         return dict(response.data) if isinstance(response.data, dict) else {}
@@ -152,7 +157,8 @@ class Messenger:
     async def user_locale(self, user_id: str) -> str | None:
         """The user's Slack locale ("mi-NZ"), or None when Slack does not say."""
         answer = await self._guard(
-            "users.info", self._client().users_info(user=user_id, include_locale=True)
+            "users.info", self._client().users_info(user=user_id, include_locale=True),
+            quiet=True,  # Languages logs what a failure means: English for a while
         )
         locale = (answer.get("user") or {}).get("locale")
         return locale if isinstance(locale, str) else None
