@@ -13,25 +13,55 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from babel.numbers import format_decimal
+
+from bot.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidRequest,
+    NotAuthorized,
+    OutcomeUnknown,
+    RateLimited,
+    SecretNotFound,
+    StoreFull,
+)
+from bot.i18n import DEFAULT
 from bot.recipients import ANONYMOUS_SENDER
 from bot.slack.ids import BURN_ACTION, COMMAND, OPEN_LINK_ACTION, REVEAL_ACTION
+from bot.slack.lang import N_, _
 
 Blocks = list[dict[str, Any]]
 Message = dict[str, Any]
 
 
 def slack_date(timestamp: int) -> str:
-    """A date every reader sees in their own time zone, with a UTC fallback."""
+    """A date every reader sees in their own time zone, with a UTC fallback.
+
+    Slack fills in the date and the time; only the words around them are ours."""
     fallback = dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{timestamp}^{{date_short_pretty}} at {{time}}|{fallback}>"
+    tokens = _("{date} at {time}", date="{date_short_pretty}", time="{time}")
+    return f"<!date^{timestamp}^{tokens}|{fallback}>"
 
 
 def human_duration(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+    """"7 days", "1 hour", "5 minutes", "30 seconds", in the reader's language."""
+    if seconds >= 86400:
+        count = round(seconds / 86400)
+        return _.plural("{count} day", "{count} days", count, count=count)
+    if seconds >= 3600:
+        count = round(seconds / 3600)
+        return _.plural("{count} hour", "{count} hours", count, count=count)
+    if seconds >= 60:
+        count = round(seconds / 60)
+        return _.plural("{count} minute", "{count} minutes", count, count=count)
+    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
+
+
+def number(value: int) -> str:
+    """A count as the reader writes numbers ("3,000")."""
+    return format_decimal(value, locale=_.locale)
+
+
 
 
 def mention(user_id: str) -> str:
@@ -44,10 +74,20 @@ def who(sender: str, *, start: bool = False) -> str:
     if sender.startswith(("U", "W")) and sender.isalnum():
         return mention(sender)
     if sender == ANONYMOUS_SENDER:
-        return "Someone using the API" if start else sender
+        return _("Someone using the API") if start else _("someone using the API")
     if "@" in sender:
         return escape_mrkdwn(sender)
-    return "Someone outside Slack" if start else "someone outside Slack"
+    return _("Someone outside Slack") if start else _("someone outside Slack")
+
+
+def opening(text: str, sender: str) -> str:
+    """A sentence that may start with the sender: where our own words stand for them
+    ("someone outside Slack sent you…"), they start with a capital letter there. An
+    address stays as it was typed; a language that puts the name later is unchanged."""
+    name, start = who(sender), who(sender, start=True)
+    if name != start and text.startswith(name):
+        return start + text[len(name):]
+    return text
 
 
 def escape_mrkdwn(text: str) -> str:
@@ -56,10 +96,11 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def people(user_ids: Sequence[str]) -> str:
+    """"<@A>, <@B> and <@C>", joined as the reader's language joins a list of people."""
     names = [mention(u) for u in user_ids]
     if len(names) <= 1:
         return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return _("{others} and {last}", others=", ".join(names[:-1]), last=names[-1])
 
 
 def section(text: str) -> dict[str, Any]:
@@ -70,7 +111,7 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-BURN_EXPLAINED = (
+BURN_EXPLAINED = N_(
     "*Burn now* destroys the secret if nobody has opened it yet: the link stops working."
 )
 
@@ -79,20 +120,21 @@ def burn_button(value: str) -> dict[str, Any]:
     return {
         "type": "button",
         "action_id": BURN_ACTION,
-        "text": {"type": "plain_text", "text": "Burn now"},
+        "text": {"type": "plain_text", "text": _("Burn now")},
         "style": "danger",
         "value": value,
         "confirm": {
-            "title": {"type": "plain_text", "text": "Burn this secret?"},
-            "text": {"type": "mrkdwn", "text": "Nobody will be able to open it any more."},
-            "confirm": {"type": "plain_text", "text": "Burn it"},
-            "deny": {"type": "plain_text", "text": "Keep it"},
+            "title": {"type": "plain_text", "text": _("Burn this secret?")},
+            "text": {"type": "mrkdwn", "text": _("Nobody will be able to open it any more.")},
+            "confirm": {"type": "plain_text", "text": _("Burn it")},
+            "deny": {"type": "plain_text", "text": _("Keep it")},
         },
     }
 
 
 def quoted(label: str | None) -> str:
-    """A label as it appears in a sentence, or nothing."""
+    """A label as it appears in a sentence, or nothing: the value of `{label}`, which
+    each language places right after the noun it names ("link{label}")."""
     return f" “{escape_mrkdwn(label)}”" if label else ""
 
 
@@ -107,14 +149,15 @@ def secret_link_message(
     """The sender's private answer: the one-time link, its expiry, and a Burn button.
 
     `text` (push and e-mail previews, screen readers) never carries the link."""
-    text = f"Your one-time link{quoted(label)} is ready. It can be opened once."
+    text = _("Your one-time link{label} is ready. It can be opened once.", label=quoted(label))
     blocks: Blocks = [
-        section(f":closed_lock_with_key: Here is your one-time link{quoted(label)}:\n<{link}>"),
+        section(":closed_lock_with_key: " + _("Here is your one-time link{label}:",
+                                              label=quoted(label)) + f"\n<{link}>"),
         context(_expiry_note(expires_at, passphrase)),
     ]
     if burn_value:
         blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
-                   context(BURN_EXPLAINED)]
+                   context(_(BURN_EXPLAINED))]
     return {"text": text, "blocks": blocks}
 
 
@@ -129,17 +172,20 @@ def sent_to_recipients_message(
     label: str | None = None,
 ) -> Message:
     """The sender's private answer after sharing to people: who got it, who did not
-    (and, as plain text, what the secret store said when it refused)."""
+    (`failed`: each person, and a sentence saying why nothing was shared with them —
+    `not_delivered_to`, `not_saved_for`), and, as plain text, what the secret store
+    said when it refused."""
     lines: list[str] = []
     if delivered:
-        how = ("Each got their own link in a direct message" if len(delivered) > 1
-               else "They got the link in a direct message")
-        lines.append(
-            f":closed_lock_with_key: Sent a one-time secret{quoted(label)} to "
-            f"{people(delivered)}. {how}, with a *Reveal in Slack* button."
-        )
-    for user_id, reason in failed:
-        lines.append(f":warning: Nothing was shared with {mention(user_id)}: {reason.rstrip('.')}.")
+        lines.append(":closed_lock_with_key: " + _.plural(
+            "Sent a one-time secret{label} to {people}. They got the link in a direct "
+            "message, with a *Reveal in Slack* button.",
+            "Sent a one-time secret{label} to {people}. Each got their own link in a direct "
+            "message, with a *Reveal in Slack* button.",
+            len(delivered), label=quoted(label), people=people(delivered),
+        ))
+    for _user_id, why in failed:
+        lines.append(f":warning: {why}")
     text = "\n".join(lines)
     blocks: Blocks = [section(text)]
     if said:
@@ -148,18 +194,82 @@ def sent_to_recipients_message(
         blocks.append(context(_expiry_note(expires_at, passphrase)))
         if burn_value:
             blocks += [{"type": "actions", "elements": [burn_button(burn_value)]},
-                       context(BURN_EXPLAINED)]
+                       context(_(BURN_EXPLAINED))]
     return {"text": text, "blocks": blocks}
+
+
+_NOT_DELIVERED = {
+    "cannot_dm_bot": N_("Nothing was shared with {person}: they are a bot, and bots cannot "
+                        "receive secrets."),
+    "user_disabled": N_("Nothing was shared with {person}: their account is deactivated."),
+    "account_inactive": N_("Nothing was shared with {person}: their account is deactivated."),
+    "user_not_found": N_("Nothing was shared with {person}: they are not a member of this "
+                         "workspace."),
+    "ratelimited": N_("Nothing was shared with {person}: Slack is rate-limiting the app; try "
+                      "again in a minute."),
+}
+
+
+def not_delivered_to(user_id: str, error: str) -> str:
+    """Why nothing was shared with someone Slack would not let the app message
+    (`error`: Slack's error code)."""
+    known = _NOT_DELIVERED.get(error)
+    if known is not None:
+        return _(known, person=mention(user_id))
+    return _("Nothing was shared with {person}: Slack would not deliver the message ({error}).",
+             person=mention(user_id), error=error)
+
+
+def not_saved_for(user_id: str, exc: BackendError, *, generated: bool) -> str:
+    """Why nothing was shared with someone: the secret store did not keep their secret."""
+    if generated:
+        return _("Nothing was shared with {person}: the new password was not saved. {problem}",
+                 person=mention(user_id), problem=store_problem(exc))
+    return _("Nothing was shared with {person}: the secret was not saved. {problem}",
+             person=mention(user_id), problem=store_problem(exc))
+
+
+# What went wrong in the secret store, by kind, most specific first. Each is the
+# error's own default message, so an English reader reads exactly what the store said.
+_STORE_PROBLEMS: tuple[tuple[type[BackendError], str], ...] = (
+    (OutcomeUnknown, N_(
+        "The secret store did not answer in time, so it is not known whether this went "
+        "through: the secret may have been used up. If it is gone, ask the sender to "
+        "share it again.")),
+    (StoreFull, N_("The secret store is full right now. Please try again later.")),
+    (BackendUnavailable, N_(
+        "The secret store is unavailable right now. Please try again shortly.")),
+    (SecretNotFound, N_(
+        "That secret does not exist: it was already viewed, burned, expired, or the "
+        "passphrase was wrong.")),
+    (NotAuthorized, N_("Not authorized: the credentials were rejected.")),
+    (RateLimited, N_("Too many requests right now. Please try again in a few minutes.")),
+    (InvalidRequest, N_("The request was not valid.")),
+    (BackendError, N_("Something went wrong with the secret store.")),
+)
+
+
+def store_problem(exc: BackendError) -> str:
+    """What the secret store's failure means, as a sentence for the reader.
+
+    The stores write their messages in English, some with details (which store,
+    which host). An English reader gets that message as it is; any other reader
+    gets the sentence for its kind of failure in their own language."""
+    message = exc.message if exc.message.endswith((".", "!", "?")) else exc.message + "."
+    if _.language == DEFAULT:
+        return message
+    for kind, text in _STORE_PROBLEMS:
+        if isinstance(exc, kind):
+            return _(text)
+    return message  # not reached: BackendError is the last kind
 
 
 def _expiry_note(expires_at: int, passphrase: bool) -> str:
     # An absolute date, shown in each reader's time zone: "in 7 days" would go stale.
-    note = (
-        f"It can be opened once, and expires {slack_date(expires_at)}. "
-        "Only you can see this message."
-    )
+    note = _("It can be opened once, and expires {when}. Only you can see this message.",
+             when=slack_date(expires_at))
     if passphrase:
-        note += " Send the passphrase another way: never next to the link."
+        note += " " + _("Send the passphrase another way: never next to the link.")
     return note
 
 
@@ -170,14 +280,19 @@ def recipient_message(
     """A recipient's DM: who sent it, until when, a Reveal button and the link. No secret.
 
     `about`: the "what for" of the request this secret answers."""
-    lines = [
-        f":closed_lock_with_key: {who(sender, start=True)} sent you a one-time secret"
-        + quoted(label)
-        + (f" for your request: *{escape_mrkdwn(about)}*" if about else "")
-        + f". It can be viewed once and expires {slack_date(expires_at)}."
-    ]
+    if about:
+        first = _("{sender} sent you a one-time secret{label} for your request: *{about}*. "
+                  "It can be viewed once and expires {when}.",
+                  sender=who(sender), label=quoted(label), about=escape_mrkdwn(about),
+                  when=slack_date(expires_at))
+    else:
+        first = _("{sender} sent you a one-time secret{label}. It can be viewed once and "
+                  "expires {when}.",
+                  sender=who(sender), label=quoted(label), when=slack_date(expires_at))
+    lines = [":closed_lock_with_key: " + opening(first, sender)]
     if passphrase:
-        lines.append(f"You need the passphrase {who(sender)} gives you separately.")
+        lines.append(_("You need the passphrase {sender} gives you separately.",
+                       sender=who(sender)))
     blocks: Blocks = [
         section("\n".join(lines)),
         {
@@ -186,22 +301,24 @@ def recipient_message(
                 {
                     "type": "button",
                     "action_id": REVEAL_ACTION,
-                    "text": {"type": "plain_text", "text": "Reveal in Slack"},
+                    "text": {"type": "plain_text", "text": _("Reveal in Slack")},
                     "style": "primary",
                     "value": reveal_value,
                 },
                 {
                     "type": "button",
                     "action_id": OPEN_LINK_ACTION,
-                    "text": {"type": "plain_text", "text": "Open in browser"},
+                    "text": {"type": "plain_text", "text": _("Open in browser")},
                     "url": link,
                 },
             ],
         },
-        context(f"Or open <{link}> yourself. Either way it works once, then it is gone."),
+        context(_("Or open {link} yourself. Either way it works once, then it is gone.",
+                  link=f"<{link}>")),
     ]
     return {
-        "text": f"{who(sender, start=True)} sent you a one-time secret{quoted(label)}",
+        "text": opening(_("{sender} sent you a one-time secret{label}",
+                          sender=who(sender), label=quoted(label)), sender),
         "blocks": blocks,
     }
 
@@ -249,11 +366,13 @@ def recipient_outcome_message(
 def not_revealed_dm_message(*, sender: str, destroyed: bool) -> Message:
     """What a recipient's DM becomes when Reveal found the secret gone or destroyed it."""
     if destroyed:
-        text = (f":fire: The secret from {mention(sender)} was destroyed after too many "
-                "wrong passphrases. Ask them to share it again if it is still needed.")
+        text = ":fire: " + _(
+            "The secret from {sender} was destroyed after too many wrong passphrases. Ask "
+            "them to share it again if it is still needed.", sender=mention(sender))
     else:
-        text = (f":no_entry_sign: The secret from {mention(sender)} is not available any "
-                "more: it was already viewed, burned or expired. Its link no longer works.")
+        text = ":no_entry_sign: " + _(
+            "The secret from {sender} is not available any more: it was already viewed, "
+            "burned or expired. Its link no longer works.", sender=mention(sender))
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -261,38 +380,46 @@ def burn_outcome_message(
     *, burned: int, gone: int, failed: int, recipients: Sequence[str] = (), unknown: int = 0
 ) -> Message:
     """What the sender's message becomes after Burn now."""
-    whose = f" for {people(recipients)}" if recipients else ""
     several = burned + gone + failed > 1
     lines: list[str] = []
-    if burned:
-        lines.append(
-            f":fire: Burned{whose}: nobody can open {'them' if several else 'it'} any more."
-            if not gone and not failed and not unknown
-            else f":fire: Burned {_of_them(burned)}: nobody can open "
-            f"{'it' if burned == 1 else 'those'} any more."
-        )
+    if burned and not gone and not failed and not unknown:
+        if recipients:
+            lines.append(":fire: " + _.plural(
+                "Burned for {people}: nobody can open it any more.",
+                "Burned for {people}: nobody can open them any more.",
+                burned, people=people(recipients)))
+        else:
+            lines.append(":fire: " + _.plural(
+                "Burned: nobody can open it any more.",
+                "Burned: nobody can open them any more.", burned))
+    elif burned:
+        lines.append(":fire: " + _.plural(
+            "Burned {count} of them: nobody can open it any more.",
+            "Burned {count} of them: nobody can open those any more.",
+            burned, count=burned))
     if gone:
-        lines.append(
-            ":information_source: "
-            + (f"{_of_them(gone)} {'was' if gone == 1 else 'were'}" if several else "It was")
-            + " already opened, burned or expired: there was nothing left to burn."
-        )
+        lines.append(":information_source: " + (_.plural(
+            "{count} of them was already opened, burned or expired: there was nothing left "
+            "to burn.",
+            "{count} of them were already opened, burned or expired: there was nothing left "
+            "to burn.", gone, count=gone) if several else _(
+            "It was already opened, burned or expired: there was nothing left to burn.")))
     if failed:
-        lines.append(
-            f":warning: {_of_them(failed) if several else 'It'} could not be burned right "
-            "now: the secret store is unavailable. Try *Burn now* again in a minute."
-        )
+        lines.append(":warning: " + (_.plural(
+            "{count} of them could not be burned right now: the secret store is unavailable. "
+            "Try *Burn now* again in a minute.",
+            "{count} of them could not be burned right now: the secret store is unavailable. "
+            "Try *Burn now* again in a minute.", failed, count=failed) if several else _(
+            "It could not be burned right now: the secret store is unavailable. Try *Burn "
+            "now* again in a minute.")))
     if unknown:
-        lines.append(
-            f":grey_question: For {unknown} the secret store did not answer in time: it is "
-            "not known whether the burn went through, and the secret may have been used up."
-        )
+        lines.append(":grey_question: " + _.plural(
+            "For {count} the secret store did not answer in time: it is not known whether the "
+            "burn went through, and the secret may have been used up.",
+            "For {count} the secret store did not answer in time: it is not known whether the "
+            "burn went through, and the secrets may have been used up.", unknown, count=unknown))
     text = "\n".join(lines)
     return {"text": text, "blocks": [section(text)]}
-
-
-def _of_them(count: int) -> str:
-    return f"{count} of them"
 
 
 _RECEIVED_VIA = {
@@ -365,32 +492,34 @@ def refused_message(
 
 
 def usage_message() -> Message:
-    text = (
-        "*Share a secret once.* Whoever opens a one-time secret sees it once, "
-        "then it is gone: from the link, from the store and from chat history.\n"
-        f"• `{COMMAND}` alone (or the *Share a secret* shortcut) opens a form: the secret, "
-        "an optional label saying what it is for, an optional passphrase, how long it "
-        "lives, and up to 10 people to send it to. "
-        "Tick *Generate a strong password* to have one made for you.\n"
-        f"• `{COMMAND} &lt;text&gt;` turns the text into a one-time link that only you see here; "
-        "send it to whoever needs it.\n"
-        f"• `{COMMAND} @someone &lt;text&gt;` sends it straight to that person: they get a "
-        "direct message with a *Reveal in Slack* button and the link. Everyone you name "
-        "(up to 10) gets their own one-time secret.\n"
-        f"• `{COMMAND} gen` makes a strong random password, shows it to you once, and "
-        f"gives you its one-time link (`{COMMAND} gen @someone` sends it to them).\n"
-        f"• `{COMMAND} request @someone what for` asks them for a secret: they get a direct "
-        "message with *Answer* and *Decline*; the first answer comes to you as a one-time "
-        f"secret. `{COMMAND} request what for` (nobody named) gives you a one-time request "
-        "link for someone outside Slack.\n"
-        "• On any message, *More actions → Make one-time secret* opens the form with "
-        "that message's text. Then delete the original message: it stays in history.\n"
-        "• *Burn now* under your link destroys the secret if nobody has opened it yet. "
-        "You get a direct message when your secret is viewed, burned or expires unread.\n"
-        f"• `{COMMAND} list` (and the app's *Home* tab) lists your secrets: what became "
-        "of each, and *Burn* for those nobody has opened yet.\n"
-        f"• `{COMMAND} help` shows this message."
-    )
+    lines = [
+        _("*Share a secret once.* Whoever opens a one-time secret sees it once, then it is "
+          "gone: from the link, from the store and from chat history."),
+        _("`{command}` alone (or the *Share a secret* shortcut) opens a form: the secret, an "
+          "optional label saying what it is for, an optional passphrase, how long it lives, "
+          "and up to 10 people to send it to. Tick *Generate a strong password* to have one "
+          "made for you.", command=COMMAND),
+        _("`{command} &lt;text&gt;` turns the text into a one-time link that only you see "
+          "here; send it to whoever needs it.", command=COMMAND),
+        _("`{command} @someone &lt;text&gt;` sends it straight to that person: they get a "
+          "direct message with a *Reveal in Slack* button and the link. Everyone you name "
+          "(up to 10) gets their own one-time secret.", command=COMMAND),
+        _("`{command} gen` makes a strong random password, shows it to you once, and gives "
+          "you its one-time link (`{command} gen @someone` sends it to them).",
+          command=COMMAND),
+        _("`{command} request @someone what for` asks them for a secret: they get a direct "
+          "message with *Answer* and *Decline*; the first answer comes to you as a one-time "
+          "secret. `{command} request what for` (nobody named) gives you a one-time request "
+          "link for someone outside Slack.", command=COMMAND),
+        _("On any message, *More actions → Make one-time secret* opens the form with that "
+          "message's text. Then delete the original message: it stays in history."),
+        _("*Burn now* under your link destroys the secret if nobody has opened it yet. You "
+          "get a direct message when your secret is viewed, burned or expires unread."),
+        _("`{command} list` (and the app's *Home* tab) lists your secrets: what became of "
+          "each, and *Burn* for those nobody has opened yet.", command=COMMAND),
+        _("`{command} help` shows this message.", command=COMMAND),
+    ]
+    text = lines[0] + "\n" + "\n".join(f"• {line}" for line in lines[1:])
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -411,6 +540,7 @@ def service_words(*said: str) -> dict[str, Any]:
     links and formatting in front of a user. Emoji codes are not turned into emoji.
     """
     return {"type": "context", "elements": [
-        {"type": "plain_text", "text": f"It said: \u201c{text}\u201d", "emoji": False}
+        {"type": "plain_text", "text": _("It said: \u201c{said}\u201d", said=text),
+         "emoji": False}
         for text in said
     ]}

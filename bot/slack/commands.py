@@ -16,16 +16,11 @@ from bot.slack import blocks, ids, modals
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
 from bot.slack.ids import COMMAND
+from bot.slack.lang import _
 from bot.slack.requesting import Requests
 from bot.slack.sharing import ShareRequest
 from bot.slack.text import split_mentions, unescape
-from bot.slack.views import (
-    SELF_RECIPIENT,
-    form_failed,
-    open_share_modal,
-    show_generated,
-    tell_quietly,
-)
+from bot.slack.views import form_failed, open_share_modal, show_generated, tell_quietly
 
 GENERATE_WORDS = ("gen", "generate")
 LIST_WORDS = ("list", "ls")
@@ -36,7 +31,7 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
     user, trigger = command.get("user_id") or "", command.get("trigger_id") or ""
     origin = Origin(command.get("response_url"), command.get("channel_id"))
     raw = command.get("text") or ""
-    word, _, after = raw.strip().partition(" ")
+    word, _sep, after = raw.strip().partition(" ")
     if word.lower() == ids.REQUEST_WORD:
         # `/ots request @bob what for`; nobody named: a link for someone outside Slack.
         people, rest = split_mentions(after)
@@ -50,7 +45,9 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         recipients, rest = split_mentions(after)
         if not rest.strip():
             if user in recipients:
-                await tell_quietly(deps, user, blocks.error_message(SELF_RECIPIENT), origin)
+                await tell_quietly(deps, user, blocks.error_message(_(
+                    "You picked yourself: secrets go to other people. For a link you can keep "
+                    "or pass on, leave yourself out.")), origin)
                 return
             if await _too_many(deps, user, recipients, origin):
                 return
@@ -67,8 +64,9 @@ async def handle_ots(ack: AsyncAck, command: dict[str, Any], deps: SlackDeps) ->
         await tell_quietly(deps, user, blocks.usage_message(), origin)
     elif user in recipients and text.strip():
         # Nothing is shared, not even with the others named: they can send it again.
-        await tell_quietly(deps, user, blocks.error_message(
-            f"{SELF_RECIPIENT} Nothing was shared."), origin)
+        await tell_quietly(deps, user, blocks.error_message(_(
+            "You picked yourself: secrets go to other people. For a link you can keep or "
+            "pass on, leave yourself out. Nothing was shared.")), origin)
     elif keyword in LIST_WORDS and not recipients and deps.followup is not None:
         listing = await deps.followup.listing(command.get("team_id"), user)
         await tell_quietly(deps, user, listing, origin)
@@ -92,11 +90,13 @@ async def _too_many(
     (and before a form would silently drop the extra people)."""
     if len(recipients) <= modals.MAX_RECIPIENTS:
         return False
-    await tell_quietly(deps, user, blocks.error_message(
-        f"You named {len(recipients)} people; {COMMAND} sends to at most "
-        f"{modals.MAX_RECIPIENTS} at a time. Nothing was shared: name at most "
-        f"{modals.MAX_RECIPIENTS}, and share again for the others."
-    ), origin)
+    await tell_quietly(deps, user, blocks.error_message(_.plural(
+        "You named {count} person; {command} sends to at most {limit} at a time. Nothing "
+        "was shared: name at most {limit}, and share again for the others.",
+        "You named {count} people; {command} sends to at most {limit} at a time. Nothing "
+        "was shared: name at most {limit}, and share again for the others.",
+        len(recipients), count=len(recipients), command=COMMAND, limit=modals.MAX_RECIPIENTS,
+    )), origin)
     return True
 
 
@@ -106,7 +106,7 @@ async def share_generated(
     """Open a waiting modal first (trigger ids expire), then generate, then show it there."""
     user = command.get("user_id") or ""
     waiting = modals.notice_modal(
-        "New password", ":hourglass_flowing_sand: Generating a strong password…"
+        _("New password"), ":hourglass_flowing_sand: " + _("Generating a strong password…")
     )
     try:
         view_id = await deps.messenger.open_view(command.get("trigger_id") or "", waiting)

@@ -135,11 +135,13 @@ def middleware(
     async def speak_the_users_language(
         context: AsyncBoltContext, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse:
+        # Set, not entered: Bolt runs the listeners after every middleware has returned
+        # (`next()` only marks that it may go on), so a `with` block would be over by then.
+        # Each request is dispatched in its own task, like workspaces.bind_request's
+        # client; a request without a user is English, whatever came before it.
         user = context.user_id
-        if not user:
-            return await next()
-        with speaking(await languages.of(user)):
-            return await next()
+        CURRENT.set(await languages.of(user) if user else DEFAULT)
+        return await next()
 
     return speak_the_users_language
 

@@ -20,6 +20,7 @@ from bot.errors import BackendError
 from bot.serverkey import ServerKey
 from bot.slack import blocks, modals, request_blocks, trust
 from bot.slack.delivery import Messenger, Origin, SlackFailure, Told
+from bot.slack.lang import _, speaking_to
 from bot.slack.notify import ReceiptLedger
 from bot.slack.shares import Share, ShareBook, quietly
 
@@ -117,10 +118,13 @@ class Sharer:
 
     async def share(self, request: ShareRequest) -> ShareResult:
         value = request.secret if request.secret is not None else generate_password()
-        if request.recipients:
-            result = await self._share_with_people(request, value)
-        else:
-            result = await self._share_as_link(request, value)
+        # The sender's answer (and the summary) in the sender's language; each
+        # recipient's DM is built in theirs (`_share_with`).
+        async with speaking_to(self.messenger.languages, request.sender):
+            if request.recipients:
+                result = await self._share_with_people(request, value)
+            else:
+                result = await self._share_as_link(request, value)
         if result.shared and self._on_shared is not None:
             await self._on_shared(request.team_id, request.sender)
         if request.secret is None and result.shared:
@@ -166,10 +170,11 @@ class Sharer:
         if told is None:
             # Nobody has the link: do not leave a live secret behind.
             await self._burn_quietly(receipt.metadata_key)
-            return ShareResult(False, "The link could not be delivered, so it was burned.")
+            return ShareResult(False, _("The link could not be delivered, so it was burned."))
         await self._place_answer([share] if share else [], told)
         return ShareResult(
-            True, f"Its one-time link expires in {blocks.human_duration(receipt.ttl)}.",
+            True, _("Its one-time link expires in {duration}.",
+                    duration=blocks.human_duration(receipt.ttl)),
             in_window=told.how == "window",
         )
 
@@ -184,11 +189,11 @@ class Sharer:
             try:
                 receipt, share = await self._share_with(request, value, recipient)
             except SlackFailure as exc:
-                failed.append((recipient, exc.reason))
+                failed.append((recipient, blocks.not_delivered_to(recipient, exc.error)))
                 continue
             except BackendError as exc:
-                what = "the secret" if request.secret is not None else "the new password"
-                failed.append((recipient, f"{what} was not saved. {exc.message}"))
+                failed.append((recipient, blocks.not_saved_for(
+                    recipient, exc, generated=request.secret is None)))
                 if exc.service_text and exc.service_text not in said:
                     said.append(exc.service_text)
                 continue
@@ -211,11 +216,12 @@ class Sharer:
         if told is not None:
             await self._place_answer(kept, told)
         if not delivered:
-            return ShareResult(False, "Nothing was shared: see the message from the app.",
+            return ShareResult(False, _("Nothing was shared: see the message from the app."),
                                in_window=told is not None and told.how == "window")
         return ShareResult(
             True,
-            f"Sent to {blocks.people(delivered)}; expires in {blocks.human_duration(ttl)}.",
+            _("Sent to {people}; expires in {duration}.",
+              people=blocks.people(delivered), duration=blocks.human_duration(ttl)),
             in_window=told is not None and told.how == "window",
         )
 
@@ -226,15 +232,17 @@ class Sharer:
         receipt = await self._create(request, value, recipient)
         assert receipt.secret_key is not None
         record_id = self.book.id_for(receipt.metadata_key) if self.book else ""
-        message = blocks.recipient_message(
-            sender=request.sender,
-            link=self.backend.secret_url(receipt.secret_key),
-            expires_at=receipt.expires_at,
-            passphrase=receipt.passphrase_required,
-            reveal_value=reveal_value(self.key, receipt, request.sender, recipient, record_id),
-            about=request.about,
-            label=request.label,
-        )
+        async with speaking_to(self.messenger.languages, recipient):
+            message = blocks.recipient_message(
+                sender=request.sender,
+                link=self.backend.secret_url(receipt.secret_key),
+                expires_at=receipt.expires_at,
+                passphrase=receipt.passphrase_required,
+                reveal_value=reveal_value(self.key, receipt, request.sender, recipient,
+                                          record_id),
+                about=request.about,
+                label=request.label,
+            )
         try:
             ts = await self.messenger.post(channel, message)
         except SlackFailure:
@@ -257,13 +265,14 @@ class Sharer:
             recipient=(RECIPIENT_PREFIX + requester,) if self._recipient_in_receipt else (),
         )
         assert receipt.secret_key is not None
-        message = request_blocks.outside_answer_message(
-            what_for=about,
-            link=self.backend.secret_url(receipt.secret_key),
-            expires_at=receipt.expires_at,
-            passphrase=receipt.passphrase_required,
-            reveal_value=reveal_value(self.key, receipt, OUTSIDE, requester, ""),
-        )
+        async with speaking_to(self.messenger.languages, requester):
+            message = request_blocks.outside_answer_message(
+                what_for=about,
+                link=self.backend.secret_url(receipt.secret_key),
+                expires_at=receipt.expires_at,
+                passphrase=receipt.passphrase_required,
+                reveal_value=reveal_value(self.key, receipt, OUTSIDE, requester, ""),
+            )
         try:
             await self.messenger.post(channel, message)
         except SlackFailure:
@@ -308,8 +317,11 @@ class Sharer:
 
     async def _not_saved(self, request: ShareRequest, exc: BackendError) -> ShareResult:
         log.warning("share from Slack failed: %s", type(exc).__name__)
-        text = (f"Your secret was not saved. {exc.message}" if request.secret is not None
-                else f"No password was made: it could not be stored. {exc.message}")
+        problem = blocks.store_problem(exc)
+        text = (_("Your secret was not saved. {problem}", problem=problem)
+                if request.secret is not None
+                else _("No password was made: it could not be stored. {problem}",
+                       problem=problem))
         told = await self._tell_sender(
             request, blocks.error_message(text, said=exc.service_text)
         )
@@ -342,8 +354,8 @@ class Sharer:
             return None
 
     async def _closed_too_soon(self, request: ShareRequest) -> None:
-        text = ("The form was closed before your secret could be shown there, so nothing "
-                "was kept. Share it again and leave the form open until it answers.")
+        text = _("The form was closed before your secret could be shown there, so nothing "
+                 "was kept. Share it again and leave the form open until it answers.")
         try:
             await self.messenger.dm(request.sender, blocks.error_message(text))
         except SlackFailure:

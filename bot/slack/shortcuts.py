@@ -11,26 +11,32 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.slack import blocks, ids, modals
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
+from bot.slack.lang import N_, _
 from bot.slack.text import readable, references
 from bot.slack.views import open_share_modal
 
 # Names are looked up before the form opens, and its trigger id lives 3 s.
 NAME_LOOKUP_SECONDS = 1.0
 
-STAYS_IN_HISTORY = (
-    ":warning: The original message stays in the conversation's history until you delete "
-    "it. Delete it once the secret is shared, and change the secret if others may have "
-    "seen it."
+# The notes above the form, in the language of whoever opened it.
+STAYS_IN_HISTORY = N_(
+    "The original message stays in the conversation's history until you delete it. Delete "
+    "it once the secret is shared, and change the secret if others may have seen it."
 )
-TOO_LONG = (
-    "That message is longer than the {limit:,} characters a form can hold, so it was not "
+TOO_LONG = N_(
+    "That message is longer than the {limit} characters a form can hold, so it was not "
     "copied here. Paste the part that is secret."
 )
-NO_TEXT = "That message has no text to copy. Type or paste the secret here."
-SOMEONE_ELSES = (
-    ":warning: This is {author} message: you cannot delete it, and it stays in the "
-    "conversation's history until they do. Ask them to delete it once the secret is "
-    "shared, and change the secret if others may have seen it."
+NO_TEXT = N_("That message has no text to copy. Type or paste the secret here.")
+SOMEONE_ELSES = N_(
+    "This is {author}'s message: you cannot delete it, and it stays in the conversation's "
+    "history until they do. Ask them to delete it once the secret is shared, and change the "
+    "secret if others may have seen it."
+)
+AN_APPS = N_(
+    "This is an app's message: you cannot delete it, and it stays in the conversation's "
+    "history until they do. Ask them to delete it once the secret is shared, and change the "
+    "secret if others may have seen it."
 )
 
 
@@ -38,9 +44,10 @@ def history_note(message: dict[str, Any], user: str) -> str:
     """The warning for the form: whose message stays in history, and what to do."""
     author = message.get("user")
     if author == user:
-        return STAYS_IN_HISTORY
-    whose = f"{blocks.mention(str(author))}'s" if author else "an app's"
-    return SOMEONE_ELSES.format(author=whose)
+        return ":warning: " + _(STAYS_IN_HISTORY)
+    if author:
+        return ":warning: " + _(SOMEONE_ELSES, author=blocks.mention(str(author)))
+    return ":warning: " + _(AN_APPS)
 
 
 async def names_in(deps: SlackDeps, text: str) -> dict[str, str]:
@@ -92,9 +99,9 @@ async def open_share_modal_from_message(
     text = readable(raw, await names_in(deps, raw))
     notes = [history_note(message, shortcut["user"]["id"])]
     if not text.strip():
-        notes.append(NO_TEXT)
+        notes.append(_(NO_TEXT))
     elif len(text) > modals.MODAL_TEXT_LIMIT:
-        notes.append(TOO_LONG.format(limit=modals.MODAL_TEXT_LIMIT))
+        notes.append(_(TOO_LONG, limit=blocks.number(modals.MODAL_TEXT_LIMIT)))
         text = ""
     origin = Origin(shortcut.get("response_url"), (shortcut.get("channel") or {}).get("id"))
     await open_share_modal(
