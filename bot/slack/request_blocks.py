@@ -3,6 +3,9 @@
 The "what for" is typed by the requester and shown to others: it is always
 escaped (no mention, channel alert or link can be made of it) or plain text.
 No builder here takes a secret.
+
+Every word goes through the catalogue (bot/slack/lang.py) in the language of
+whoever reads the payload: the caller says whose it is (`speaking_to`).
 """
 
 from __future__ import annotations
@@ -16,20 +19,42 @@ from bot.slack.blocks import (
     Message,
     context,
     escape_mrkdwn,
-    human_duration,
     mention,
-    people,
     recipient_message,
     section,
     slack_date,
 )
+from bot.slack.lang import _
 from bot.slack.modals import MAX_RECIPIENTS, View, plain, secret_inputs
 
 WHAT_FOR_LIMIT = 300
 
 
-def _for(what_for: str) -> str:
-    return f": *{escape_mrkdwn(what_for)}*" if what_for.strip() else ""
+def duration(seconds: int) -> str:
+    """A lifetime in words ("1 day", "24 hours"), in the reader's language."""
+    if seconds >= 86400:
+        n = round(seconds / 86400)
+        return _.plural("{count} day", "{count} days", n, count=n)
+    if seconds >= 3600:
+        n = round(seconds / 3600)
+        return _.plural("{count} hour", "{count} hours", n, count=n)
+    if seconds >= 60:
+        n = round(seconds / 60)
+        return _.plural("{count} minute", "{count} minutes", n, count=n)
+    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
+
+
+def people(user_ids: Sequence[str]) -> str:
+    """Mentions as a list in the reader's language ("<@A>, <@B> and <@C>")."""
+    names = [mention(u) for u in user_ids]
+    if len(names) <= 1:
+        return "".join(names)
+    return _("{others} and {last}", others=", ".join(names[:-1]), last=names[-1])
+
+
+def what_for_text(what_for: str) -> str:
+    """The requester's "what for", as inert mrkdwn (a placeholder value, never a message)."""
+    return escape_mrkdwn(what_for)
 
 
 def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict[str, Any]:
@@ -41,32 +66,41 @@ def _button(action_id: str, text: str, value: str, style: str | None = None) -> 
     return button
 
 
+def _expires(expires_at: int, ttl: int) -> str:
+    return _("The request expires {when} (in {duration}).",
+             when=slack_date(expires_at), duration=duration(ttl))
+
+
 def ask_message(
     *, requester: str, what_for: str, expires_at: int, ttl: int, answer_value: str,
     decline_value: str, others: Sequence[str] = (),
 ) -> Message:
     """The DM to a person asked for a secret: who asks, what for, until when; Answer, Decline."""
-    text = f":key: {mention(requester)} asks you for a secret{_for(what_for)}"
-    also = (
-        f"They asked {people(others)} too: the first answer fulfils the request. "
-        if others else ""
-    )
+    who = mention(requester)
+    if what_for.strip():
+        asks = _("{requester} asks you for a secret: *{what_for}*",
+                 requester=who, what_for=what_for_text(what_for))
+    else:
+        asks = _("{requester} asks you for a secret", requester=who)
+    notes = []
+    if others:
+        notes.append(_("They asked {people} too: the first answer fulfils the request.",
+                       people=people(others)))
+    notes.append(_expires(expires_at, ttl))
+    notes.append(_("*Answer* opens a form only you see; the secret goes to them as a one-time "
+                   "secret, never into this chat."))
     blocks: Blocks = [
-        section(text),
-        context(
-            f"{also}The request expires {slack_date(expires_at)} (in {human_duration(ttl)}). "
-            "*Answer* opens a form only you see; the secret goes to them as a one-time secret, "
-            "never into this chat."
-        ),
+        section(":key: " + asks),
+        context(" ".join(notes)),
         {
             "type": "actions",
             "elements": [
-                _button(ids.ANSWER_ACTION, "Answer", answer_value, "primary"),
-                _button(ids.DECLINE_ACTION, "Decline", decline_value),
+                _button(ids.ANSWER_ACTION, _("Answer"), answer_value, "primary"),
+                _button(ids.DECLINE_ACTION, _("Decline"), decline_value),
             ],
         },
     ]
-    return {"text": f"{mention(requester)} asks you for a secret", "blocks": blocks}
+    return {"text": _("{requester} asks you for a secret", requester=who), "blocks": blocks}
 
 
 def closed_message(text: str) -> Message:
@@ -75,54 +109,66 @@ def closed_message(text: str) -> Message:
 
 
 def answered_by_you(requester: str) -> Message:
-    return closed_message(
-        f":white_check_mark: You answered {mention(requester)}'s request. They got a "
-        "one-time secret; you get a message when they view it."
-    )
+    return closed_message(":white_check_mark: " + _(
+        "You answered {requester}'s request. They got a one-time secret; you get a message "
+        "when they view it.", requester=mention(requester)
+    ))
 
 
 def answered_by_other(requester: str, by: str) -> Message:
-    return closed_message(
-        f":white_check_mark: {mention(requester)}'s request was answered by {mention(by)}. "
-        "Nothing more to do."
-    )
+    return closed_message(":white_check_mark: " + _(
+        "{requester}'s request was answered by {by}. Nothing more to do.",
+        requester=mention(requester), by=mention(by),
+    ))
 
 
 def declined_by_you(requester: str) -> Message:
-    return closed_message(f":no_entry_sign: You declined {mention(requester)}'s request.")
+    return closed_message(":no_entry_sign: " + _(
+        "You declined {requester}'s request.", requester=mention(requester)))
+
+
+def declined_by_everyone() -> Message:
+    return closed_message(":no_entry_sign: " + _("Everyone asked declined."))
 
 
 def cancelled(requester: str) -> Message:
-    return closed_message(f":no_entry_sign: {mention(requester)} cancelled their request.")
+    return closed_message(":no_entry_sign: " + _(
+        "{requester} cancelled their request.", requester=mention(requester)))
 
 
 def expired(requester: str) -> Message:
-    return closed_message(f":hourglass: {mention(requester)}'s request expired.")
+    return closed_message(":hourglass: " + _(
+        "{requester}'s request expired.", requester=mention(requester)))
 
 
 def confirmation_message(
     *, asked: Sequence[str], failed: Sequence[tuple[str, str]], what_for: str,
     expires_at: int, ttl: int, cancel_value: str | None,
 ) -> Message:
-    """The requester's private answer: who was asked, who could not be, Cancel request."""
+    """The requester's private answer: who was asked, who could not be, Cancel request.
+
+    `failed`: (person, why) with `why` a clause in the requester's language."""
     lines: list[str] = []
     if asked:
-        lines.append(
-            f":key: Asked {people(asked)} for a secret{_for(what_for)}. The first answer comes "
-            "to you as a one-time secret in a direct message."
-        )
+        if what_for.strip():
+            did = _("Asked {people} for a secret: *{what_for}*.",
+                    people=people(asked), what_for=what_for_text(what_for))
+        else:
+            did = _("Asked {people} for a secret.", people=people(asked))
+        lines.append(":key: " + did + " " + _(
+            "The first answer comes to you as a one-time secret in a direct message."))
     for user, reason in failed:
-        lines.append(f":warning: Could not ask {mention(user)}: {reason.rstrip('.')}.")
+        lines.append(":warning: " + _("Could not ask {person}: {reason}.",
+                                      person=mention(user), reason=reason.rstrip(".")))
     text = "\n".join(lines)
     blocks: Blocks = [section(text)]
     if asked:
         blocks.append(context(
-            f"The request expires {slack_date(expires_at)} (in {human_duration(ttl)}). "
-            "Only you can see this message."
+            _expires(expires_at, ttl) + " " + _("Only you can see this message.")
         ))
         if cancel_value:
             blocks.append({"type": "actions", "elements": [
-                _button(ids.CANCEL_REQUEST_ACTION, "Cancel request", cancel_value, "danger")
+                _button(ids.CANCEL_REQUEST_ACTION, _("Cancel request"), cancel_value, "danger")
             ]})
     return {"text": text, "blocks": blocks}
 
@@ -130,19 +176,25 @@ def confirmation_message(
 def link_message(*, link: str, what_for: str, expires_at: int, ttl: int,
                  cancel_value: str) -> Message:
     """The requester's private answer for someone outside Slack: the request link."""
-    text = f"Request link (expires in {human_duration(ttl)}): {link}"
+    text = _("Request link (expires in {duration}): {link}", duration=duration(ttl), link=link)
+    if what_for.strip():
+        here = _("Here is your one-time request link: *{what_for}*",
+                 what_for=what_for_text(what_for))
+    else:
+        here = _("Here is your one-time request link")
     blocks: Blocks = [
         section(
-            f":key: Here is your one-time request link{_for(what_for)}\n<{link}>\n"
-            "Send it to the person who has the secret (by email or any channel). They "
-            "type the secret on that page; it comes to you as a one-time secret here."
+            f":key: {here}\n<{link}>\n" + _(
+                "Send it to the person who has the secret (by email or any channel). They "
+                "type the secret on that page; it comes to you as a one-time secret here.")
         ),
         context(
-            f"It works once, and expires {slack_date(expires_at)} (in {human_duration(ttl)}). "
-            "Only you can see this message."
+            _("It works once, and expires {when} (in {duration}).",
+              when=slack_date(expires_at), duration=duration(ttl))
+            + " " + _("Only you can see this message.")
         ),
         {"type": "actions", "elements": [
-            _button(ids.CANCEL_REQUEST_ACTION, "Cancel request", cancel_value, "danger")
+            _button(ids.CANCEL_REQUEST_ACTION, _("Cancel request"), cancel_value, "danger")
         ]},
     ]
     return {"text": text, "blocks": blocks}
@@ -152,22 +204,25 @@ def answer_modal(
     *, requester: str, what_for: str, private_metadata: str, default_ttl: int, max_ttl: int
 ) -> View:
     """The form behind Answer: the usual secret inputs, for the requester."""
-    asks: list[dict[str, Any]] = [section(f"{mention(requester)} asks you for a secret.")]
+    asks: list[dict[str, Any]] = [
+        section(_("{requester} asks you for a secret.", requester=mention(requester)))
+    ]
     if what_for.strip():
         # Plain text: nothing the requester typed is read as markup.
-        asks.append({"type": "section", "text": plain(f"What for: {what_for}"[:3000])})
+        asks.append({"type": "section",
+                     "text": plain(_("What for: {what_for}", what_for=what_for)[:3000])})
     return {
         "type": "modal",
         "callback_id": ids.ANSWER_VIEW,
-        "title": plain("Answer a request"),
-        "submit": plain("Send"),
-        "close": plain("Cancel"),
+        "title": plain(_("Answer a request")),
+        "submit": plain(_("Send")),
+        "close": plain(_("Cancel")),
         "private_metadata": private_metadata,
         "blocks": [
             *asks,
             *secret_inputs(default_ttl=default_ttl, max_ttl=max_ttl),
-            context("They get it as a one-time secret in a direct message, with "
-                    "*Reveal in Slack*. Send a passphrase another way."),
+            context(_("They get it as a one-time secret in a direct message, with "
+                      "*Reveal in Slack*. Send a passphrase another way.")),
         ],
     }
 
@@ -177,34 +232,38 @@ def request_modal(*, private_metadata: str) -> View:
     return {
         "type": "modal",
         "callback_id": ids.REQUEST_VIEW,
-        "title": plain("Request a secret"),
-        "submit": plain("Ask"),
-        "close": plain("Cancel"),
+        "title": plain(_("Request a secret")),
+        "submit": plain(_("Ask")),
+        "close": plain(_("Cancel")),
         "private_metadata": private_metadata,
         "blocks": [
             {
                 "type": "input",
                 "block_id": ids.REQUEST_PEOPLE_BLOCK,
                 "optional": True,
-                "label": plain("Ask"),
+                "label": plain(_("Ask")),
                 "element": {
                     "type": "multi_users_select",
                     "action_id": ids.REQUEST_PEOPLE_INPUT,
                     "max_selected_items": MAX_RECIPIENTS,
-                    "placeholder": plain("Who has the secret?"),
+                    "placeholder": plain(_("Who has the secret?")),
                 },
-                "hint": plain("Up to 10 people. The first to answer fulfils the request."),
+                "hint": plain(_.plural(
+                    "Up to {count} person. The first to answer fulfils the request.",
+                    "Up to {count} people. The first to answer fulfils the request.",
+                    MAX_RECIPIENTS, count=MAX_RECIPIENTS,
+                )),
             },
             {
                 "type": "input",
                 "block_id": ids.REQUEST_OUTSIDE_BLOCK,
                 "optional": True,
-                "label": plain("Or"),
+                "label": plain(_("Or")),
                 "element": {
                     "type": "checkboxes",
                     "action_id": ids.REQUEST_OUTSIDE_INPUT,
                     "options": [{
-                        "text": plain("Someone outside Slack: give me a request link"),
+                        "text": plain(_("Someone outside Slack: give me a request link")),
                         "value": "outside",
                     }],
                 },
@@ -213,14 +272,14 @@ def request_modal(*, private_metadata: str) -> View:
                 "type": "input",
                 "block_id": ids.REQUEST_FOR_BLOCK,
                 "optional": True,
-                "label": plain("What for"),
+                "label": plain(_("What for")),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": ids.REQUEST_FOR_INPUT,
                     "max_length": WHAT_FOR_LIMIT,
-                    "placeholder": plain("The staging database password"),
+                    "placeholder": plain(_("The staging database password")),
                 },
-                "hint": plain("Shown to the people you ask. Never type the secret here."),
+                "hint": plain(_("Shown to the people you ask. Never type the secret here.")),
             },
         ],
     }
@@ -232,5 +291,5 @@ def outside_answer_message(
     """The requester's DM when their request link was answered (a recipient's DM)."""
     return recipient_message(
         sender="outside", link=link, expires_at=expires_at, passphrase=passphrase,
-        reveal_value=reveal_value, about=what_for or "your request link",
+        reveal_value=reveal_value, about=what_for or _("your request link"),
     )

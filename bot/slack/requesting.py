@@ -14,6 +14,13 @@ be stored or delivered puts the request back, so it can be answered again.
 Every button value and modal metadata is signed (bot/slack/trust.py) and names
 the one person it is for; the clicker is checked against it, and against the
 request's own list of people.
+
+Each message is in its reader's language (bot/slack/lang.py): what answers a
+click is in the clicker's (the middleware set it), and a DM or notice for
+someone else is built inside `speaking_to` that person: the request DM to each
+person asked, the requester's notices, every asked DM rewritten when the
+request ends (also from the expiry sweep and a request link answered on the
+web, which run outside any Slack request).
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import format_decimal
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
@@ -44,6 +53,7 @@ from bot.secret_requests import (
 from bot.slack import blocks, ids, modals, request_blocks, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps, origin_from_metadata
+from bot.slack.lang import N_, _, speaking_to
 from bot.slack.sharing import OUTSIDE, ShareRequest
 from bot.slack.views import _values, form_failed, read_share_form, show_generated
 from bot.slack.workspaces import NotInstalled
@@ -53,33 +63,59 @@ log = logging.getLogger(__name__)
 LOOKUP_SECONDS = 1.0  # a store read before views.open: the trigger is good for 3 s
 SWEEP_MAX_SECONDS = 30
 GONE = "gone"  # closed, but how is not known (its outcome could not be recorded)
-STORE_DOWN = (
+STORE_DOWN = N_(
     "The secret store is unavailable right now. Nothing was changed: try again in a minute."
 )
+ANSWERED_OUTSIDE = "answered-outside"  # answered on its link's page, by someone outside Slack
 
-# What a person is told when the request is no longer open, by how it ended.
+# What a person is told when the request is no longer open, by how it ended
+# (to someone who was asked, and to its requester).
 _GONE = {
-    ANSWERED: "This request was already answered by {by}.",
-    DECLINED: "This request was declined by everyone asked.",
-    CANCELLED: "{requester} cancelled this request.",
-    EXPIRED: "This request expired.",
-    GONE: "This request is no longer open.",
+    ANSWERED: N_("This request was already answered by {by}."),
+    ANSWERED_OUTSIDE: N_("This request was already answered by someone outside Slack."),
+    DECLINED: N_("This request was declined by everyone asked."),
+    CANCELLED: N_("{requester} cancelled this request."),
+    EXPIRED: N_("This request expired."),
+    GONE: N_("This request is no longer open."),
+}
+_GONE_FOR_REQUESTER = {
+    ANSWERED: N_("Your request was already answered by {by}."),
+    ANSWERED_OUTSIDE: N_("Your request was already answered by someone outside Slack."),
+    DECLINED: N_("Your request was declined by everyone asked."),
+    CANCELLED: N_("You already cancelled this request."),
+    EXPIRED: N_("Your request expired."),
+    GONE: N_("Your request is no longer open."),
 }
 
 
-def problem_with(requester: str, people: Sequence[str], what_for: str) -> str | None:
-    """Why a request cannot be made, written for the requester."""
+@dataclass(frozen=True)
+class Problem:
+    """Why a request cannot be made, written for the requester; `what_for`: the
+    "what for" is at fault (not whom it asks)."""
+
+    text: str
+    what_for: bool = False
+
+
+def problem_with(requester: str, people: Sequence[str], what_for: str) -> Problem | None:
+    """Why a request cannot be made, in the requester's language."""
     if len(people) > MAX_PEOPLE:
-        return f"Ask at most {MAX_PEOPLE} people in one request."
+        return Problem(_.plural("Ask at most {count} person in one request.",
+                                "Ask at most {count} people in one request.",
+                                MAX_PEOPLE, count=MAX_PEOPLE))
     if not all(trust.is_id("user", p) for p in people):
-        return "Pick the people to ask from the list."
+        return Problem(_("Pick the people to ask from the list."))
     if requester in people:
-        return "Ask someone else: you cannot answer your own request."
+        return Problem(_("Ask someone else: you cannot answer your own request."))
     if len(what_for) > MAX_WHAT_FOR:
-        return (
-            f"*What for* is {len(what_for):,} characters; keep it under {MAX_WHAT_FOR}. "
-            "It is shown to the people you ask: never put a secret there."
-        )
+        length = format_decimal(len(what_for), locale=_.locale)
+        return Problem(_.plural(
+            "*What for* is {length} character; keep it under {limit}. It is shown to the "
+            "people you ask: never put a secret there.",
+            "*What for* is {length} characters; keep it under {limit}. It is shown to the "
+            "people you ask: never put a secret there.",
+            len(what_for), length=length, limit=MAX_WHAT_FOR,
+        ), what_for=True)
     return None
 
 
@@ -126,7 +162,7 @@ class Requests:
     ) -> None:
         problem = problem_with(requester, people, what_for)
         if problem:
-            await self._tell(requester, blocks.error_message(problem), origin)
+            await self._tell(requester, blocks.error_message(problem.text), origin)
             return
         try:
             rid, link_key, request = await self.book.open(
@@ -134,7 +170,7 @@ class Requests:
             )
         except BackendError as exc:
             log.warning("could not open a request: %s", type(exc).__name__)
-            text = f"Your request was not made. {exc.message}"
+            text = _("Your request was not made. {problem}", problem=exc.message)
             await self._tell(requester, blocks.error_message(text), origin)
             return
         cancel = trust.pack(self.key, trust.CANCEL, {"r": rid, "by": requester})
@@ -162,22 +198,23 @@ class Requests:
         self, rid: str, request: SecretRequest, cancel: str, origin: Origin
     ) -> None:
         asked: list[str] = []
-        failed: list[tuple[str, str]] = []
+        failed: list[tuple[str, SlackFailure]] = []
         dms: dict[str, tuple[str, str]] = {}
         for person in request.people:
             # One value per person: it names who may press its buttons.
             mine = trust.pack(self.key, trust.ANSWER, {
                 "r": rid, "to": person, "by": request.requester, "e": request.expires_at,
             })
-            message = request_blocks.ask_message(
-                requester=request.requester, what_for=request.what_for,
-                expires_at=request.expires_at, ttl=self.ttl, answer_value=mine,
-                decline_value=mine, others=[p for p in request.people if p != person],
-            )
+            async with speaking_to(self.messenger.languages, person):
+                message = request_blocks.ask_message(
+                    requester=request.requester, what_for=request.what_for,
+                    expires_at=request.expires_at, ttl=self.ttl, answer_value=mine,
+                    decline_value=mine, others=[p for p in request.people if p != person],
+                )
             try:
                 dms[person] = await self.messenger.dm(person, message)
             except SlackFailure as exc:
-                failed.append((person, exc.reason))
+                failed.append((person, exc))
                 continue
             asked.append(person)
         try:
@@ -188,9 +225,11 @@ class Requests:
             log.warning("could not remember a request: %s", type(exc).__name__)
         if not asked:
             await self._drop(rid, request)
+        # The requester's own words: why someone could not be asked is said in them too.
         await self._tell(request.requester, request_blocks.confirmation_message(
-            asked=asked, failed=failed, what_for=request.what_for,
-            expires_at=request.expires_at, ttl=self.ttl, cancel_value=cancel,
+            asked=asked, failed=[(person, exc.reason) for person, exc in failed],
+            what_for=request.what_for, expires_at=request.expires_at, ttl=self.ttl,
+            cancel_value=cancel,
         ), origin)
 
     async def _drop(self, rid: str, request: SecretRequest) -> None:
@@ -203,9 +242,11 @@ class Requests:
 
     # -- a request that is no longer open ----------------------------------------
 
-    async def _gone_text(self, rid: str, user: str, value: dict[str, Any]) -> tuple[
-            str, blocks.Message | None]:
-        """What to tell `user` about a closed request, and what its DM becomes."""
+    async def _gone_text(
+        self, rid: str, user: str, value: dict[str, Any], *, requester_asks: bool = False
+    ) -> tuple[str, blocks.Message | None]:
+        """What to tell `user` (in the current language: theirs) about a closed request,
+        and what its DM becomes. `requester_asks`: `user` made the request."""
         requester = str(value.get("by") or "")
         try:
             outcome = await self.book.outcome(rid)
@@ -216,20 +257,21 @@ class Requests:
             outcome = Outcome(EXPIRED if expired else GONE, requester)
         requester = outcome.requester or requester
         if outcome.state == ANSWERED and outcome.by == user:
-            return "You already answered this request.", request_blocks.answered_by_you(
+            return _("You already answered this request."), request_blocks.answered_by_you(
                 requester)
-        by = blocks.who(outcome.by or OUTSIDE)
-        text = _GONE.get(outcome.state, _GONE[GONE]).format(
-            by=by, requester=blocks.mention(requester)
-        )
+        state = outcome.state
+        if state == ANSWERED and (outcome.by or OUTSIDE) == OUTSIDE:
+            state = ANSWERED_OUTSIDE
+        said = _GONE_FOR_REQUESTER if requester_asks else _GONE
+        text = _(said.get(state, said[GONE]),
+                 by=blocks.mention(outcome.by or ""), requester=blocks.mention(requester))
         replacement = {
-            ANSWERED: request_blocks.answered_by_other(requester, outcome.by or "")
-            if outcome.by and outcome.by != OUTSIDE else None,
+            ANSWERED: request_blocks.answered_by_other(requester, outcome.by or ""),
             CANCELLED: request_blocks.cancelled(requester),
             EXPIRED: request_blocks.expired(requester),
             DECLINED: request_blocks.closed_message(f":no_entry_sign: {text}"),
             GONE: request_blocks.closed_message(f":no_entry_sign: {text}"),
-        }.get(outcome.state)
+        }.get(state)
         return text, replacement
 
     async def _say_gone(
@@ -256,8 +298,12 @@ class Requests:
         to = value.get("to")
         if value and to == user:
             return False
-        whom = f"was sent to {blocks.mention(str(to))}" if to else "is not for you"
-        message = blocks.error_message(f"This request {whom}: only they can answer it.")
+        if to:
+            text = _("This request was sent to {person}: only they can answer it.",
+                     person=blocks.mention(str(to)))
+        else:
+            text = _("This request is not for you: only they can answer it.")
+        message = blocks.error_message(text)
         await self._tell(user, message, _origin(body))
         return True
 
@@ -269,11 +315,11 @@ class Requests:
         try:
             request = await asyncio.wait_for(self.book.get(rid), LOOKUP_SECONDS)
         except (BackendError, TimeoutError):
-            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            await self._tell(user, blocks.error_message(_(STORE_DOWN)), _origin(body))
             return
         if request is not None and user in request.declined:
             await self._tell(user, blocks.error_message(
-                "You declined this request; the others asked may still answer it."
+                _("You declined this request; the others asked may still answer it.")
             ), _origin(body))
             return
         if request is None or user not in request.people:
@@ -298,7 +344,8 @@ class Requests:
         meta = trust.unpack(self.key, trust.ANSWER_MODAL, view.get("private_metadata")) or {}
         if meta.get("to") != user or not self.book.is_rid(meta.get("r")):
             await ack(response_action="update", view=modals.notice_modal(
-                "Answer a request", "This form is damaged. Use *Answer* in the message again."
+                _("Answer a request"),
+                _("This form is damaged. Use *Answer* in the message again."),
             ))
             return
         errors, form = read_share_form(view, self.deps)
@@ -309,14 +356,15 @@ class Requests:
         try:
             claimed = await self.book.claim(rid)
         except BackendError:
-            await ack(response_action="errors", errors={ids.SECRET_BLOCK: STORE_DOWN})
+            await ack(response_action="errors", errors={ids.SECRET_BLOCK: _(STORE_DOWN)})
             return
         if claimed is None or user not in claimed.request.people:
             if claimed is not None:
                 await self._put_back(claimed)
             text, replacement = await self._gone_text(rid, user, meta)
             await ack(response_action="update", view=modals.notice_modal(
-                "Nothing was sent", f":information_source: {text} Nothing was sent."
+                _("Nothing was sent"),
+                ":information_source: " + _("{problem} Nothing was sent.", problem=text),
             ))
             if replacement is not None and meta.get("c") and meta.get("ts"):
                 await self._rewrite(str(meta["c"]), str(meta["ts"]), replacement)
@@ -324,7 +372,8 @@ class Requests:
         generate = form["secret"] is None
         if generate:
             await ack(response_action="update", view=modals.notice_modal(
-                "Answer a request", ":hourglass_flowing_sand: Generating and sending a password…"
+                _("Answer a request"),
+                ":hourglass_flowing_sand: " + _("Generating and sending a password…"),
             ))
         else:
             await ack()
@@ -361,7 +410,9 @@ class Requests:
             log.warning("could not record how a request ended: %s", type(exc).__name__)
             dms = {}
         for person, (channel, ts) in dms.items():
-            await self._rewrite(channel, ts, _closed_dm(request, outcome, person))
+            async with speaking_to(self.messenger.languages, person):
+                message = _closed_dm(request, outcome, person)
+            await self._rewrite(channel, ts, message)
 
     # -- Decline and Cancel ------------------------------------------------------
 
@@ -373,7 +424,7 @@ class Requests:
         try:
             request, everyone = await self.book.decline(rid, user)
         except BackendError:
-            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            await self._tell(user, blocks.error_message(_(STORE_DOWN)), _origin(body))
             return
         if request is None:
             await self._say_gone(rid, user, value, body)
@@ -382,39 +433,48 @@ class Requests:
         if container.get("channel_id") and container.get("message_ts"):
             await self._rewrite(str(container["channel_id"]), str(container["message_ts"]),
                                 request_blocks.declined_by_you(request.requester))
-        note = f":no_entry_sign: {blocks.mention(user)} declined your request"
-        note += f": *{blocks.escape_mrkdwn(request.what_for)}*." if request.what_for else "."
         if everyone:
-            note += " Everyone you asked declined, so the request is closed."
             claimed = Claimed(rid, request, b"")
             await self._finish(claimed, Outcome(DECLINED, user))
-        await self._tell(request.requester, request_blocks.closed_message(note), Origin())
+        async with speaking_to(self.messenger.languages, request.requester):
+            if request.what_for:
+                note = _("{person} declined your request: *{what_for}*.",
+                         person=blocks.mention(user),
+                         what_for=request_blocks.what_for_text(request.what_for))
+            else:
+                note = _("{person} declined your request.", person=blocks.mention(user))
+            if everyone:
+                note += " " + _("Everyone you asked declined, so the request is closed.")
+            message = request_blocks.closed_message(":no_entry_sign: " + note)
+        await self._tell(request.requester, message, Origin())
 
     async def cancel(self, body: dict[str, Any]) -> None:
         value, user = self._value_for(body, trust.CANCEL), body["user"]["id"]
         if not value or value.get("by") != user:
-            message = blocks.error_message("Only the person who made this request can cancel it.")
+            message = blocks.error_message(
+                _("Only the person who made this request can cancel it."))
             await self._tell(user, message, _origin(body))
             return
         rid = str(value["r"])
         try:
             claimed = await self.book.claim(rid)
         except BackendError:
-            await self._tell(user, blocks.error_message(STORE_DOWN), _origin(body))
+            await self._tell(user, blocks.error_message(_(STORE_DOWN)), _origin(body))
             return
         if claimed is None:
-            text, _ = await self._gone_text(rid, user, {**value, "e": 0})
-            outcome_text = text.replace("This request", "Your request")
+            text, _unused = await self._gone_text(
+                rid, user, {**value, "e": 0}, requester_asks=True)
             await self._replace(body, user, request_blocks.closed_message(
-                f":information_source: {outcome_text} There was nothing to cancel."))
+                ":information_source: " + text + " " + _("There was nothing to cancel.")))
             return
         await self._finish(claimed, Outcome(CANCELLED, user))
         request = claimed.request
-        text = (
-            ":no_entry_sign: You cancelled your request. "
-            + ("Its link no longer works." if request.by_link
-               else f"{blocks.people(request.people)} can no longer answer it.")
-        )
+        if request.by_link:
+            after = _("Its link no longer works.")
+        else:
+            after = _("{people} can no longer answer it.",
+                      people=request_blocks.people(request.people))
+        text = ":no_entry_sign: " + _("You cancelled your request.") + " " + after
         await self._replace(body, user, request_blocks.closed_message(text))
 
     async def _replace(self, body: dict[str, Any], user: str, message: blocks.Message) -> None:
@@ -445,16 +505,16 @@ class Requests:
         what_for = (values.get(ids.REQUEST_FOR_BLOCK, {}).get("value") or "").strip()
         errors: dict[str, str] = {}
         if people and outside:
-            errors[ids.REQUEST_PEOPLE_BLOCK] = "Pick people or tick the link, not both."
+            errors[ids.REQUEST_PEOPLE_BLOCK] = _("Pick people or tick the link, not both.")
         elif not people and not outside:
-            errors[ids.REQUEST_PEOPLE_BLOCK] = (
+            errors[ids.REQUEST_PEOPLE_BLOCK] = _(
                 "Pick who has the secret, or tick Someone outside Slack."
             )
         else:
             problem = problem_with(user, people, what_for)
             if problem:
-                block = ids.REQUEST_FOR_BLOCK if "What for" in problem else ids.REQUEST_PEOPLE_BLOCK
-                errors[block] = problem.replace("*", "")
+                block = ids.REQUEST_FOR_BLOCK if problem.what_for else ids.REQUEST_PEOPLE_BLOCK
+                errors[block] = problem.text.replace("*", "")
         if errors:
             await ack(response_action="errors", errors=errors)
             return
@@ -488,12 +548,19 @@ class Requests:
     async def _tell_expired(
         self, request: SecretRequest, dms: dict[str, tuple[str, str]]
     ) -> None:
-        for channel, ts in dms.values():
-            await self._rewrite(channel, ts, request_blocks.expired(request.requester))
-        what = f": *{blocks.escape_mrkdwn(request.what_for)}*" if request.what_for else ""
-        how = "Nobody used its link." if request.by_link else "Nobody answered it."
-        await self._tell(request.requester, request_blocks.closed_message(
-            f":hourglass: Your request for a secret expired{what}. {how}"), Origin())
+        for person, (channel, ts) in dms.items():
+            async with speaking_to(self.messenger.languages, person):
+                message = request_blocks.expired(request.requester)
+            await self._rewrite(channel, ts, message)
+        async with speaking_to(self.messenger.languages, request.requester):
+            if request.what_for:
+                text = _("Your request for a secret expired: *{what_for}*.",
+                         what_for=request_blocks.what_for_text(request.what_for))
+            else:
+                text = _("Your request for a secret expired.")
+            how = _("Nobody used its link.") if request.by_link else _("Nobody answered it.")
+            message = request_blocks.closed_message(f":hourglass: {text} {how}")
+        await self._tell(request.requester, message, Origin())
 
     async def run_sweeps(self) -> None:
         interval = max(1, min(SWEEP_MAX_SECONDS, self.ttl // 10))
@@ -541,7 +608,9 @@ class Requests:
             await self._put_back(claimed)
             return "gone"
         try:
-            async with self._acting_for(claimed.request):
+            async with self._acting_for(claimed.request), speaking_to(
+                    self.messenger.languages, claimed.request.requester):
+                # The requester's DM, in their language.
                 await self.deps.sharer.deliver_from_outside(
                     requester=claimed.request.requester, value=secret, passphrase=passphrase,
                     ttl=self.deps.default_ttl, about=claimed.request.what_for,
@@ -570,7 +639,7 @@ def _closed_dm(request: SecretRequest, outcome: Outcome, person: str) -> blocks.
         return request_blocks.cancelled(request.requester)
     if outcome.state == DECLINED:
         return request_blocks.declined_by_you(request.requester) if person in request.declined \
-            else request_blocks.closed_message(":no_entry_sign: Everyone asked declined.")
+            else request_blocks.declined_by_everyone()
     return request_blocks.expired(request.requester)
 
 
