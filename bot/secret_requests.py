@@ -209,7 +209,7 @@ class RequestBook:
         self, rid: str, change: Callable[[SecretRequest], SecretRequest | None]
     ) -> SecretRequest | None:
         """Compare-and-set the open request; None when it is not open (or `change` says no)."""
-        for _ in range(20):
+        for _attempt in range(20):
             sealed = await self.storage.get(rid)
             request = self._request(rid, sealed)
             if sealed is None or request is None:

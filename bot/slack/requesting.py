@@ -405,7 +405,7 @@ class Requests:
         rid, request = claimed.rid, claimed.request
         try:
             await self.book.close(rid, request, outcome)
-            _, dms = await self.book.info(rid)
+            _request, dms = await self.book.info(rid)
         except BackendError as exc:
             log.warning("could not record how a request ended: %s", type(exc).__name__)
             dms = {}
