@@ -61,6 +61,7 @@ from bot.slack.workspaces import NotInstalled
 log = logging.getLogger(__name__)
 
 LOOKUP_SECONDS = 1.0  # a store read before views.open: the trigger is good for 3 s
+SETTLE_SECONDS = 1.0  # how long a closed request's outcome may take to be recorded
 SWEEP_MAX_SECONDS = 30
 GONE = "gone"  # closed, but how is not known (its outcome could not be recorded)
 STORE_DOWN = N_(
@@ -248,13 +249,10 @@ class Requests:
         """What to tell `user` (in the current language: theirs) about a closed request,
         and what its DM becomes. `requester_asks`: `user` made the request."""
         requester = str(value.get("by") or "")
-        try:
-            outcome = await self.book.outcome(rid)
-        except BackendError:
-            outcome = None
+        expires_at = int(value.get("e") or 0)
+        outcome = await self._outcome(rid, expires_at)
         if outcome is None:
-            expired = int(value.get("e") or 0) <= time.time()
-            outcome = Outcome(EXPIRED if expired else GONE, requester)
+            outcome = Outcome(EXPIRED if expires_at <= time.time() else GONE, requester)
         requester = outcome.requester or requester
         if outcome.state == ANSWERED and outcome.by == user:
             return _("You already answered this request."), request_blocks.answered_by_you(
@@ -273,6 +271,21 @@ class Requests:
             GONE: request_blocks.closed_message(f":no_entry_sign: {text}"),
         }.get(state)
         return text, replacement
+
+    async def _outcome(self, rid: str, expires_at: int) -> Outcome | None:
+        """How the request ended. One taken a moment ago by someone still at work (an
+        answer being stored and delivered) has no outcome yet: wait a little for it,
+        rather than call it "no longer open" (within Slack's 3 s before an ack)."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            try:
+                outcome = await self.book.outcome(rid)
+            except BackendError:
+                return None
+            if outcome is not None or expires_at <= time.time() \
+                    or time.monotonic() >= deadline:
+                return outcome
+            await asyncio.sleep(0.05)
 
     async def _say_gone(
         self, rid: str, user: str, value: dict[str, Any], body: dict[str, Any]
