@@ -365,7 +365,7 @@ def test_the_maori_request_form_holds_block_kit_limits(world: SlackWorld) -> Non
     errors = world.submit(form, request_values(), user=alice, view_id=view_id).json()["errors"]
     assert errors == {ids.REQUEST_PEOPLE_BLOCK: (
         "Kōwhiria te tangata kei a ia te karere muna, tohua rānei te "
-        "“He tangata kei waho i Slack”.")}
+        "“He tangata i waho o Slack”.")}
 
 
 def test_a_request_link_answered_on_the_web_reaches_a_maori_requester_in_maori(
