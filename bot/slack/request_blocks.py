@@ -19,7 +19,9 @@ from bot.slack.blocks import (
     Message,
     context,
     escape_mrkdwn,
+    human_duration,
     mention,
+    people,
     recipient_message,
     section,
     slack_date,
@@ -28,28 +30,6 @@ from bot.slack.lang import _
 from bot.slack.modals import MAX_RECIPIENTS, View, plain, secret_inputs
 
 WHAT_FOR_LIMIT = 300
-
-
-def duration(seconds: int) -> str:
-    """A lifetime in words ("1 day", "24 hours"), in the reader's language."""
-    if seconds >= 86400:
-        n = round(seconds / 86400)
-        return _.plural("{count} day", "{count} days", n, count=n)
-    if seconds >= 3600:
-        n = round(seconds / 3600)
-        return _.plural("{count} hour", "{count} hours", n, count=n)
-    if seconds >= 60:
-        n = round(seconds / 60)
-        return _.plural("{count} minute", "{count} minutes", n, count=n)
-    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
-
-
-def people(user_ids: Sequence[str]) -> str:
-    """Mentions as a list in the reader's language ("<@A>, <@B> and <@C>")."""
-    names = [mention(u) for u in user_ids]
-    if len(names) <= 1:
-        return "".join(names)
-    return _("{others} and {last}", others=", ".join(names[:-1]), last=names[-1])
 
 
 def what_for_text(what_for: str) -> str:
@@ -68,7 +48,7 @@ def _button(action_id: str, text: str, value: str, style: str | None = None) -> 
 
 def _expires(expires_at: int, ttl: int) -> str:
     return _("The request expires {when} (in {duration}).",
-             when=slack_date(expires_at), duration=duration(ttl))
+             when=slack_date(expires_at), duration=human_duration(ttl))
 
 
 def ask_message(
@@ -176,7 +156,8 @@ def confirmation_message(
 def link_message(*, link: str, what_for: str, expires_at: int, ttl: int,
                  cancel_value: str) -> Message:
     """The requester's private answer for someone outside Slack: the request link."""
-    text = _("Request link (expires in {duration}): {link}", duration=duration(ttl), link=link)
+    text = _("Request link (expires in {duration}): {link}",
+             duration=human_duration(ttl), link=link)
     if what_for.strip():
         here = _("Here is your one-time request link: *{what_for}*",
                  what_for=what_for_text(what_for))
@@ -190,7 +171,7 @@ def link_message(*, link: str, what_for: str, expires_at: int, ttl: int,
         ),
         context(
             _("It works once, and expires {when} (in {duration}).",
-              when=slack_date(expires_at), duration=duration(ttl))
+              when=slack_date(expires_at), duration=human_duration(ttl))
             + " " + _("Only you can see this message.")
         ),
         {"type": "actions", "elements": [

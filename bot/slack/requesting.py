@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from babel.numbers import format_decimal
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
@@ -109,7 +108,7 @@ def problem_with(requester: str, people: Sequence[str], what_for: str) -> Proble
     if requester in people:
         return Problem(_("Ask someone else: you cannot answer your own request."))
     if len(what_for) > MAX_WHAT_FOR:
-        length = format_decimal(len(what_for), locale=_.locale)
+        length = blocks.number(len(what_for))
         return Problem(_.plural(
             "*What for* is {length} character; keep it under {limit}. It is shown to the "
             "people you ask: never put a secret there.",
@@ -486,7 +485,7 @@ class Requests:
             after = _("Its link no longer works.")
         else:
             after = _("{people} can no longer answer it.",
-                      people=request_blocks.people(request.people))
+                      people=blocks.people(request.people))
         text = ":no_entry_sign: " + _("You cancelled your request.") + " " + after
         await self._replace(body, user, request_blocks.closed_message(text))
 
