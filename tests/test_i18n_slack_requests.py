@@ -8,9 +8,9 @@ rewritten when the request ends (answered, declined, cancelled, expired by the
 sweep) in the language of whoever's DM it is.
 
 Parts of these payloads belong to other modules and are converted there: the
-secret inputs of the answer form and a notice modal's Close (modals.py), the
-DM that delivers the answer (blocks.recipient_message). The checks below leave
-exactly those parts out (`mine`), and check everything else.
+secret inputs of the answer form and a notice modal's Close (modals.py). The
+checks below leave exactly those parts out (`mine`), and check everything else,
+the DM that delivers an answer (blocks.recipient_message) included.
 """
 
 from __future__ import annotations
@@ -184,6 +184,8 @@ def test_ask_answer_and_the_rewritten_dm_say_every_word_through_the_catalogue(
     assert leftovers(mine(form)) == [], form
     assert WHAT_FOR in shown(form["blocks"])
     assert answer(world, form, bob, "s3cret") is None
+    delivered = world.dms(alice)[0]
+    assert leftovers(delivered) == [] and WHAT_FOR in shown(delivered), delivered
     rewritten = updates_of(world, bob)[0]
     assert leftovers(rewritten) == [] and buttons(rewritten) == [], rewritten
     other = updates_of(world, carol)[0]
@@ -274,7 +276,7 @@ def test_the_request_link_and_its_answer_speak_the_requesters_language(
     # Answered on the web (no Slack request: nothing set the language but the app).
     assert post_answer(world, link_path(reply), "from a vendor").status_code == 200
     delivered = world.dms(alice)[0]
-    # The DM itself is blocks.recipient_message's; what this module adds is translated.
+    assert leftovers(delivered) == [], delivered
     assert "⟦your request link⟧" in shown(delivered), delivered
 
 
