@@ -23,10 +23,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from bot.slack import ids
+from bot.errors import StoreFull
+from bot.slack import blocks, ids
+from bot.slack.lang import speaking
 from tests.support import pseudo
 from tests.support.fake_slack import check_blocks
+from tests.support.servers import RedisServer
 from tests.support.slack_world import (
     SlackWorld,
     eventually,
@@ -401,3 +405,31 @@ def test_the_sweep_rewrites_each_dm_in_its_owners_language(short_world: SlackWor
     assert "Kua pau te wā o tēnei tono." in text
     button, _block = find_element(asked_dm(world, bob), ids.ANSWER_ACTION)
     assert button["text"]["text"] == "Answer"
+
+
+# -- a store that refuses the request: said in the requester's language ---------------------
+
+
+def test_a_request_the_store_refuses_is_explained_in_the_requesters_language(
+    tmp_path_factory: pytest.TempPathFactory, redis_srv: RedisServer,
+) -> None:
+    with slack_world("redis", tmp_path_factory.mktemp("i18n-requests-full"),
+                     redis_srv.url) as world:
+        maori, qps, bob = person(world, "mi-NZ"), person(world, QPS), person(world, "en-US")
+        admin = redis.Redis.from_url(redis_srv.url)
+        admin.config_set("maxmemory", 1)  # noeviction: every write is refused
+        try:
+            replies = {}
+            for requester in (maori, qps):
+                _ack, response_url, _trigger = world.command(
+                    f"request <@{bob}|bob> the vpn key", user=requester)
+                replies[requester] = world.replies(response_url)[0]
+        finally:
+            admin.config_set("maxmemory", 0)
+            admin.close()
+    with speaking("mi"):
+        full = blocks.store_problem(StoreFull())
+    assert replies[maori]["text"] == f":warning: Kāore i hangaia tō tono. {full}"
+    assert full == "Kua kī te pātaka karere muna i tēnei wā. Whakamātauria anō ā muri ake."
+    assert leftovers(replies[qps]) == [] and "⟦Your request was not made." in replies[qps]["text"]
+    assert not dms_to(world, bob)  # nobody was asked

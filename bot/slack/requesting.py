@@ -170,7 +170,8 @@ class Requests:
             )
         except BackendError as exc:
             log.warning("could not open a request: %s", type(exc).__name__)
-            text = _("Your request was not made. {problem}", problem=exc.message)
+            text = _("Your request was not made. {problem}",
+                     problem=blocks.store_problem(exc))
             await self._tell(requester, blocks.error_message(text), origin)
             return
         cancel = trust.pack(self.key, trust.CANCEL, {"r": rid, "by": requester})
