@@ -4,6 +4,8 @@ A button's value is set by this app and comes back in a request signed by
 Slack, but the message holding it may be seen by others (a forwarded DM, a
 screen share): each value names the one person who may use it, and the
 clicker (`body.user.id`) is checked against it before anything happens.
+
+Answers are in the clicker's language (`_`, bot/slack/lang.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bot.errors import BackendError, OutcomeUnknown, SecretNotFound
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps
+from bot.slack.lang import _
 from bot.slack.views import form_failed, report_refused, reveal_metadata, tell_quietly
 
 log = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ async def burn_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> N
     value, user = _button_value(body, deps, trust.BURN), body["user"]["id"]
     keys = value.get("m")
     if value.get("by") != user or not isinstance(keys, list):
-        message = blocks.error_message("Only the person who shared this secret can burn it.")
+        message = blocks.error_message(_("Only the person who shared this secret can burn it."))
         await tell_quietly(deps, user, message, _origin(body))
         return
     burned = gone = failed = unknown = 0
@@ -100,23 +103,23 @@ async def burn_listed_secret(ack: AsyncAck, body: dict[str, Any], deps: SlackDep
         share = await deps.followup.book.get(record_id)
     if share is None or share.sender != user:
         message = blocks.error_message(
-            "That secret is not in your list any more, or it is not yours to burn."
+            _("That secret is not in your list any more, or it is not yours to burn.")
         )
         await tell_quietly(deps, user, message, _origin(body))
         return
     assert deps.followup is not None
     result = await _burn(deps, share.metadata_key, answer=True)
     if result == "failed":
-        message = blocks.error_message(
+        message = blocks.error_message(_(
             "It could not be burned right now: the secret store is unavailable. "
             "Try *Burn* again in a minute."
-        )
+        ))
         await tell_quietly(deps, user, message, _origin(body))
     elif result == "unknown":
-        message = blocks.error_message(
+        message = blocks.error_message(_(
             "The secret store did not answer in time: it is not known whether the burn "
             "went through. Look at the list again in a minute."
-        )
+        ))
         await tell_quietly(deps, user, message, _origin(body))
     await deps.followup.publish_home(share.team, user)
     if body.get("response_url"):  # pressed in `/ots list`: show the list as it is now
@@ -150,8 +153,11 @@ async def open_reveal_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
     value, user = _button_value(body, deps, trust.REVEAL), body["user"]["id"]
     recipient = value.get("to")
     if not value.get("k") or recipient != user:
-        whom = f"was sent to {blocks.mention(str(recipient))}" if recipient else "is not yours"
-        message = blocks.error_message(f"This secret {whom}: only they can reveal it.")
+        message = blocks.error_message(
+            _("This secret was sent to {person}: only they can reveal it.",
+              person=blocks.mention(str(recipient))) if recipient
+            else _("This secret is not yours: only the person it was sent to can reveal it.")
+        )
         await tell_quietly(deps, user, message, _origin(body))
         await report_refused(deps, value, "other", user)
         return

@@ -27,19 +27,21 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import metrics
-from bot.slack.lang import Languages
+from bot.slack.lang import N_, Languages, _
 from bot.slack.trust import ResponseUrls
 from bot.slack.workspaces import CURRENT_CLIENT
 
 log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 10  # seconds; longer Retry-After answers fail instead of blocking
+# Said to a person (in their language, at the moment `reason` is read); the codes
+# themselves, and log lines, stay Slack's and English.
 _REASONS = {
-    "cannot_dm_bot": "they are a bot, and bots cannot receive secrets",
-    "user_disabled": "their account is deactivated",
-    "account_inactive": "their account is deactivated",
-    "user_not_found": "they are not a member of this workspace",
-    "ratelimited": "Slack is rate-limiting the app; try again in a minute",
+    "cannot_dm_bot": N_("they are a bot, and bots cannot receive secrets"),
+    "user_disabled": N_("their account is deactivated"),
+    "account_inactive": N_("their account is deactivated"),
+    "user_not_found": N_("they are not a member of this workspace"),
+    "ratelimited": N_("Slack is rate-limiting the app; try again in a minute"),
 }
 
 
@@ -52,8 +54,12 @@ class SlackFailure(Exception):
 
     @property
     def reason(self) -> str:
-        """Why a person could not be messaged, as a clause after their name."""
-        return _REASONS.get(self.error, f"Slack would not deliver the message ({self.error})")
+        """Why a person could not be messaged, as a clause after their name, in the
+        reader's language (English outside Slack: the API's strings stay English)."""
+        known = _REASONS.get(self.error)
+        if known is not None:
+            return _(known)
+        return _("Slack would not deliver the message ({error})", error=self.error)
 
 
 class ShortRetryAfter(AsyncRateLimitErrorRetryHandler):

@@ -4,6 +4,9 @@ Submissions are answered in the ack: bad input as `response_action: errors`
 (the modal stays open, nothing is lost), a reveal as `response_action: update`
 (the secret appears in the modal, never in a message). Sharing is slow work
 (DMs, maybe scrypt, maybe onetimesecret.com), so it runs after the ack.
+
+Every answer is in the language of the person who submitted or clicked (`_`,
+bot/slack/lang.py): the errors in an ack too, which are built before it.
 """
 
 from __future__ import annotations
@@ -14,15 +17,27 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from babel.numbers import format_decimal
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
-from bot.errors import BackendError, OutcomeUnknown, SecretNotFound, WrongPassphrase
+from bot.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidRequest,
+    NotAuthorized,
+    OutcomeUnknown,
+    RateLimited,
+    SecretNotFound,
+    StoreFull,
+    WrongPassphrase,
+)
 from bot.serverkey import ServerKey
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
 from bot.slack.deps import SlackDeps, origin_from_metadata, origin_metadata
+from bot.slack.lang import N_, _
 from bot.slack.sharing import ShareRequest, ShareResult
 
 log = logging.getLogger(__name__)
@@ -30,16 +45,17 @@ log = logging.getLogger(__name__)
 RECIPIENT_CHECK_SECONDS = 1.5  # the whole submission must be answered within 3 s
 REVEAL_ACK_SECONDS = 2.0  # longer, and the reveal's outcome arrives by views.update
 _FORM_FAILURES = {
-    "expired_trigger_id": "Slack did not let the window open in time (it allows 3 seconds "
-                          "after you click or send the command). Please try again.",
-    "exchanged_trigger_id": "That click or command was already used to open a window. "
-                            "Please try again.",
-    "slack_unreachable": "Slack could not be reached to open the window. Please try again "
-                         "in a minute.",
-    "ratelimited": "Slack is limiting how often the app may open windows right now. Please "
-                   "try again in a minute.",
+    "expired_trigger_id": N_("Slack did not let the window open in time (it allows 3 seconds "
+                             "after you click or send the command). Please try again."),
+    "exchanged_trigger_id": N_("That click or command was already used to open a window. "
+                               "Please try again."),
+    "slack_unreachable": N_("Slack could not be reached to open the window. Please try again "
+                            "in a minute."),
+    "ratelimited": N_("Slack is limiting how often the app may open windows right now. Please "
+                      "try again in a minute."),
 }
-SELF_RECIPIENT = (
+# Translated where it is said: _(SELF_RECIPIENT).
+SELF_RECIPIENT = N_(
     "You picked yourself: secrets go to other people. For a link you can keep or pass "
     "on, leave yourself out."
 )
@@ -47,10 +63,38 @@ SELF_RECIPIENT = (
 
 def form_failed(failure: SlackFailure) -> str:
     """Why a window (views.open) did not open, for the person who asked for it."""
-    return _FORM_FAILURES.get(failure.error, (
-        f"Slack would not open the window ({failure.error}). Please try again; if it keeps "
-        "happening, tell whoever runs this app."
-    ))
+    known = _FORM_FAILURES.get(failure.error)
+    if known is not None:
+        return _(known)
+    return _(
+        "Slack would not open the window ({error}). Please try again; if it keeps "
+        "happening, tell whoever runs this app.", error=failure.error,
+    )
+
+
+def store_trouble(exc: BackendError) -> str:
+    """What a failing secret store means for the person who was using it.
+
+    Said in their language by the kind of failure; the backend's own message (for
+    operators, in English) is not shown, and a remote service's words travel apart
+    (`exc.service_text`)."""
+    if isinstance(exc, OutcomeUnknown):
+        return _(
+            "The secret store did not answer in time, so it is not known whether this went "
+            "through: the secret may have been used up. If it is gone, ask the sender to "
+            "share it again."
+        )
+    if isinstance(exc, StoreFull):
+        return _("The secret store is full right now. Please try again later.")
+    if isinstance(exc, BackendUnavailable):
+        return _("The secret store is unavailable right now. Please try again shortly.")
+    if isinstance(exc, RateLimited):
+        return _("Too many requests right now. Please try again in a few minutes.")
+    if isinstance(exc, NotAuthorized):
+        return _("The secret store refused the app's credentials. Tell whoever runs this app.")
+    if isinstance(exc, InvalidRequest):
+        return _("The secret store refused the request as not valid.")
+    return _("Something went wrong with the secret store.")
 
 
 async def open_share_modal(
@@ -93,7 +137,7 @@ async def show_generated(deps: SlackDeps, view_id: str, result: ShareResult) -> 
     if result.generated is not None:
         view = modals.generated_modal(result.generated, result.summary)
     else:
-        view = modals.notice_modal("Not shared", result.summary, said=result.said)
+        view = modals.notice_modal(_("Not shared"), result.summary, said=result.said)
     try:
         await deps.messenger.update_view(view_id, view)
     except SlackFailure:
@@ -120,33 +164,41 @@ def read_share_form(
     recipients = tuple(values.get(ids.RECIPIENTS_BLOCK, {}).get("selected_users") or ())
     label = " ".join((values.get(ids.LABEL_BLOCK, {}).get("value") or "").split()) or None
     errors: dict[str, str] = {}
+    size = len(secret.encode("utf-8", "surrogatepass"))
     if generate and secret.strip():
-        errors[ids.SECRET_BLOCK] = "Type a secret or tick Generate, not both."
+        errors[ids.SECRET_BLOCK] = _("Type a secret or tick Generate, not both.")
     elif not generate and not secret.strip():
-        errors[ids.SECRET_BLOCK] = "Type the secret to share, or tick Generate a strong password."
-    elif len(secret.encode("utf-8", "surrogatepass")) > deps.settings.max_secret_bytes:
-        errors[ids.SECRET_BLOCK] = (
-            f"The secret is too long: {len(secret.encode('utf-8', 'surrogatepass')):,} bytes; "
-            f"the limit is {deps.settings.max_secret_bytes:,}."
+        errors[ids.SECRET_BLOCK] = _(
+            "Type the secret to share, or tick Generate a strong password."
+        )
+    elif size > deps.settings.max_secret_bytes:
+        errors[ids.SECRET_BLOCK] = _(
+            "The secret is too long: {size} bytes; the limit is {limit}.",
+            size=format_decimal(size, locale=_.locale),
+            limit=format_decimal(deps.settings.max_secret_bytes, locale=_.locale),
         )
     if passphrase is not None and secret and passphrase == secret:
-        errors[ids.PASSPHRASE_BLOCK] = "The passphrase must not be the secret itself."
+        errors[ids.PASSPHRASE_BLOCK] = _("The passphrase must not be the secret itself.")
     if label is not None and len(label) > modals.LABEL_LIMIT:
-        errors[ids.LABEL_BLOCK] = (
-            f"Keep the label to {modals.LABEL_LIMIT} characters (it has {len(label)})."
+        errors[ids.LABEL_BLOCK] = _(
+            "Keep the label to {limit} characters (it has {count}).",
+            limit=modals.LABEL_LIMIT, count=len(label),
         )
     elif label is not None and _holds_secret(label, secret.strip()):
-        errors[ids.LABEL_BLOCK] = "The label is not secret: do not put the secret in it."
+        errors[ids.LABEL_BLOCK] = _("The label is not secret: do not put the secret in it.")
     choices = modals.ttl_choices(deps.default_ttl, deps.max_ttl)
     ttl = str(ttl_option.get("value", ""))
     if not ttl.isdigit() or int(ttl) not in choices:
-        errors[ids.TTL_BLOCK] = "Pick one of the lifetimes offered."
+        errors[ids.TTL_BLOCK] = _("Pick one of the lifetimes offered.")
     if len(recipients) > modals.MAX_RECIPIENTS:
-        errors[ids.RECIPIENTS_BLOCK] = f"Pick at most {modals.MAX_RECIPIENTS} people."
+        errors[ids.RECIPIENTS_BLOCK] = _.plural(
+            "Pick at most {count} person.", "Pick at most {count} people.",
+            modals.MAX_RECIPIENTS, count=modals.MAX_RECIPIENTS,
+        )
     elif not all(trust.is_id("user", r) for r in recipients):
-        errors[ids.RECIPIENTS_BLOCK] = "Pick the people from the list."
+        errors[ids.RECIPIENTS_BLOCK] = _("Pick the people from the list.")
     elif sender in recipients:
-        errors[ids.RECIPIENTS_BLOCK] = SELF_RECIPIENT
+        errors[ids.RECIPIENTS_BLOCK] = _(SELF_RECIPIENT)
     form = {
         "secret": None if generate else secret,
         "passphrase": passphrase,
@@ -182,9 +234,9 @@ async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str |
         name = "@" + str(profile.get("display_name") or info.get("real_name")
                          or info.get("name") or user)
         if info.get("is_bot") or info.get("id") == "USLACKBOT":
-            return f"{name} is a bot"
+            return _("{name} is a bot.", name=name)
         if info.get("deleted"):
-            return f"{name} is deactivated"
+            return _("{name} is deactivated.", name=name)
         return None
 
     try:
@@ -196,7 +248,7 @@ async def unreachable_recipients(deps: SlackDeps, users: Sequence[str]) -> str |
     problems = [p for p in found if p]
     if not problems:
         return None
-    return "; ".join(problems) + ": a secret can only go to people."
+    return " ".join([*problems, _("A secret can only go to people.")])
 
 
 async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps) -> None:
@@ -216,9 +268,11 @@ async def share_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps)
     in_window = origin.response_url is None and origin.channel_id is None
     if generate or in_window:
         await ack(response_action="update", view=modals.notice_modal(
-            "Share a secret",
-            ":hourglass_flowing_sand: Generating and sharing your password…" if generate
-            else ":hourglass_flowing_sand: Sharing your secret…",
+            _("Share a secret"),
+            ":hourglass_flowing_sand: " + (
+                _("Generating and sharing your password…") if generate
+                else _("Sharing your secret…")
+            ),
         ))
     else:
         await ack()
@@ -258,19 +312,21 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
         secret_key, recipient, sender = str(meta["k"]), str(meta["to"]), str(meta["from"])
     except KeyError:
         await ack(response_action="update", view=modals.notice_modal(
-            "One-time secret", "This form is damaged. Use the button in the message again."
+            _("One-time secret"), _("This form is damaged. Use the button in the message again.")
         ))
         return
     if body["user"]["id"] != recipient:
         await ack(response_action="update", view=modals.notice_modal(
-            "One-time secret", f"This secret was sent to {blocks.mention(recipient)}: "
-            "only they can reveal it."
+            _("One-time secret"), _(
+                "This secret was sent to {person}: only they can reveal it.",
+                person=blocks.mention(recipient),
+            ),
         ))
         await report_refused(deps, meta, "other", body["user"]["id"])
         return
     passphrase = _values(view).get(ids.REVEAL_PASSPHRASE_BLOCK, {}).get("value") or None
     reveal = asyncio.ensure_future(deps.backend.reveal(secret_key, passphrase, via="slack"))
-    done, _ = await asyncio.wait({reveal}, timeout=REVEAL_ACK_SECONDS)
+    done, _pending = await asyncio.wait({reveal}, timeout=REVEAL_ACK_SECONDS)
     if done:
         answer, dm = await _reveal_answer(reveal, deps, secret_key, meta, sender)
         await ack(**answer)
@@ -278,8 +334,8 @@ async def reveal_from_modal(ack: AsyncAck, body: dict[str, Any], deps: SlackDeps
         # The reveal may already have consumed the secret, so it is never cancelled:
         # the modal says "revealing" now and shows the outcome when the backend answers.
         await ack(response_action="update", view=modals.notice_modal(
-            "One-time secret",
-            ":hourglass_flowing_sand: Revealing… the secret store is slow right now.",
+            _("One-time secret"),
+            ":hourglass_flowing_sand: " + _("Revealing… the secret store is slow right now."),
         ))
         answer, dm = await _reveal_answer(reveal, deps, secret_key, meta, sender)
         try:
@@ -330,11 +386,15 @@ async def _reveal_answer(
 
 def wrong_passphrase_text(tries_left: int | None) -> str:
     if tries_left is None:
-        return "That passphrase is not right."
+        return _("That passphrase is not right.")
     if tries_left == 1:
-        return ("That passphrase is not right. 1 try left: one more wrong passphrase "
-                "destroys the secret.")
-    return f"That passphrase is not right. {tries_left} tries left."
+        return _("That passphrase is not right. 1 try left: one more wrong passphrase "
+                 "destroys the secret.")
+    return _.plural(
+        "That passphrase is not right. {count} try left.",
+        "That passphrase is not right. {count} tries left.",
+        tries_left, count=tries_left,
+    )
 
 
 def _passphrase_error(text: str) -> dict[str, Any]:
@@ -343,10 +403,12 @@ def _passphrase_error(text: str) -> dict[str, Any]:
 
 def _destroyed(sender: str) -> dict[str, Any]:
     return {"response_action": "update", "view": modals.notice_modal(
-        "Secret destroyed",
-        ":fire: That passphrase was not right either, and it was the last try: the secret "
-        f"was destroyed, so nobody can see it now. Ask {blocks.mention(sender)} to share "
-        "it again.",
+        _("Secret destroyed"),
+        ":fire: " + _(
+            "That passphrase was not right either, and it was the last try: the secret "
+            "was destroyed, so nobody can see it now. Ask {sender} to share it again.",
+            sender=blocks.mention(sender),
+        ),
     )}
 
 
@@ -356,7 +418,9 @@ def _as_view(answer: dict[str, Any]) -> dict[str, Any]:
         return dict(answer["view"])
     text = " ".join(str(t) for t in answer.get("errors", {}).values())
     return modals.notice_modal(
-        "One-time secret", f":warning: {text} Use *Reveal in Slack* in the message to try again."
+        _("One-time secret"), ":warning: " + _(
+            "{problem} Use *Reveal in Slack* in the message to try again.", problem=text
+        ),
     )
 
 
@@ -373,13 +437,15 @@ async def _not_revealed(
     if still_there is not False:
         text = wrong_passphrase_text(None)
         if still_there is None:
-            text = "That passphrase is not right, or the secret is gone."
+            text = _("That passphrase is not right, or the secret is gone.")
         return _passphrase_error(text), None
     return {"response_action": "update", "view": modals.notice_modal(
-        "Secret gone",
-        ":no_entry_sign: This secret is not available any more: it was already viewed, "
-        "burned, expired, or destroyed after too many wrong passphrases. "
-        "Ask the sender to share it again.",
+        _("Secret gone"),
+        ":no_entry_sign: " + _(
+            "This secret is not available any more: it was already viewed, burned, "
+            "expired, or destroyed after too many wrong passphrases. Ask the sender to "
+            "share it again."
+        ),
     )}, blocks.not_revealed_dm_message(sender=sender, destroyed=False)
 
 
@@ -402,11 +468,11 @@ async def _still_there(deps: SlackDeps, secret_key: str) -> bool | None:
 def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
     if passphrase and not isinstance(exc, OutcomeUnknown):
         return {"response_action": "errors",
-                "errors": {ids.REVEAL_PASSPHRASE_BLOCK: exc.message}}
+                "errors": {ids.REVEAL_PASSPHRASE_BLOCK: store_trouble(exc)}}
     # An unknown outcome is never "try again, nothing happened": the secret may be gone.
-    title = "Outcome unknown" if isinstance(exc, OutcomeUnknown) else "Try again"
+    title = _("Outcome unknown") if isinstance(exc, OutcomeUnknown) else _("Try again")
     return {"response_action": "update",
-            "view": modals.notice_modal(title, f":warning: {exc.message}",
+            "view": modals.notice_modal(title, ":warning: " + store_trouble(exc),
                                         said=exc.service_text)}
 
 
