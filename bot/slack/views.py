@@ -33,6 +33,7 @@ from bot.errors import (
     StoreFull,
     WrongPassphrase,
 )
+from bot.i18n import DEFAULT
 from bot.serverkey import ServerKey
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
@@ -72,29 +73,36 @@ def form_failed(failure: SlackFailure) -> str:
     )
 
 
+# What went wrong in the secret store, by kind, most specific first. Each is the
+# error's own default message, so an English reader reads what the store said.
+_STORE_PROBLEMS: tuple[tuple[type[BackendError], str], ...] = (
+    (OutcomeUnknown, N_(
+        "The secret store did not answer in time, so it is not known whether this went "
+        "through: the secret may have been used up. If it is gone, ask the sender to "
+        "share it again.")),
+    (StoreFull, N_("The secret store is full right now. Please try again later.")),
+    (BackendUnavailable, N_(
+        "The secret store is unavailable right now. Please try again shortly.")),
+    (SecretNotFound, N_(
+        "That secret does not exist: it was already viewed, burned, expired, or the "
+        "passphrase was wrong.")),
+    (NotAuthorized, N_("Not authorized: the credentials were rejected.")),
+    (RateLimited, N_("Too many requests right now. Please try again in a few minutes.")),
+    (InvalidRequest, N_("The request was not valid.")),
+    (BackendError, N_("Something went wrong with the secret store.")),
+)
+
+
 def store_trouble(exc: BackendError) -> str:
     """What a failing secret store means for the person who was using it.
 
-    Said in their language by the kind of failure; the backend's own message (for
-    operators, in English) is not shown, and a remote service's words travel apart
-    (`exc.service_text`)."""
-    if isinstance(exc, OutcomeUnknown):
-        return _(
-            "The secret store did not answer in time, so it is not known whether this went "
-            "through: the secret may have been used up. If it is gone, ask the sender to "
-            "share it again."
-        )
-    if isinstance(exc, StoreFull):
-        return _("The secret store is full right now. Please try again later.")
-    if isinstance(exc, BackendUnavailable):
-        return _("The secret store is unavailable right now. Please try again shortly.")
-    if isinstance(exc, RateLimited):
-        return _("Too many requests right now. Please try again in a few minutes.")
-    if isinstance(exc, NotAuthorized):
-        return _("The secret store refused the app's credentials. Tell whoever runs this app.")
-    if isinstance(exc, InvalidRequest):
-        return _("The secret store refused the request as not valid.")
-    return _("Something went wrong with the secret store.")
+    The stores write their messages in English, some with details (which store):
+    an English reader gets that message as it is (unchanged), any other reader the
+    sentence for its kind of failure in their own language. A remote service's own
+    words travel apart (`exc.service_text`)."""
+    if _.language == DEFAULT:
+        return exc.message
+    return next(_(text) for kind, text in _STORE_PROBLEMS if isinstance(exc, kind))
 
 
 async def open_share_modal(
