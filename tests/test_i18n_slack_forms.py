@@ -26,7 +26,7 @@ from bot.errors import (
     RateLimited,
     StoreFull,
 )
-from bot.slack import ids, modals, views
+from bot.slack import blocks, ids, modals, views
 from bot.slack.delivery import SlackFailure
 from bot.slack.lang import _, speaking
 from tests.support import pseudo
@@ -295,16 +295,16 @@ def test_store_trouble_and_delivery_reasons_are_catalogue_text() -> None:
                     assert error_leftovers(answer["errors"]) == []
                     answer = {"response_action": "update", "view": views._as_view(answer)}
                 assert leftovers(shown(answer)) == [], exc
-        texts = [views.store_trouble(exc) for exc in troubles]
+        texts = [blocks.store_problem(exc) for exc in troubles]
         assert len(set(texts)) == len(texts)
         for code in ("cannot_dm_bot", "user_disabled", "account_inactive", "user_not_found",
                      "ratelimited", "channel_not_found"):
             reason = SlackFailure(code).reason
             assert pseudo.unwrap(reason) == "" and "⟦" in reason, reason
     with speaking("mi"):
-        assert "Redis" not in views.store_trouble(troubles[2])
+        assert "Redis" not in blocks.store_problem(troubles[2])
     # English readers read the store's own words, as before.
-    assert views.store_trouble(troubles[2]) == "The secret store (Redis) is failing."
+    assert blocks.store_problem(troubles[2]) == "The secret store (Redis) is failing."
     assert SlackFailure("cannot_dm_bot").reason.startswith("they are a bot")
 
 

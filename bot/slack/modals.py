@@ -18,6 +18,7 @@ from bot.slack import ids
 from bot.slack.blocks import (
     Message,
     context,
+    opening,
     section,
     service_words,
     who,
@@ -264,10 +265,10 @@ def generated_modal(value: str, summary: str) -> View:
 
 def reveal_modal(*, sender: str, passphrase_required: bool, private_metadata: str) -> View:
     blocks: list[dict[str, Any]] = [
-        section(_(
+        section(opening(_(
             "{sender} sent you a one-time secret. Once you reveal it, it is gone: copy it "
-            "before you close this window.", sender=who(sender, start=True),
-        ))
+            "before you close this window.", sender=who(sender),
+        ), sender))
     ]
     if passphrase_required:
         blocks.append(

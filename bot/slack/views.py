@@ -17,23 +17,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from babel.numbers import format_decimal
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.backends.base import Revealed
-from bot.errors import (
-    BackendError,
-    BackendUnavailable,
-    InvalidRequest,
-    NotAuthorized,
-    OutcomeUnknown,
-    RateLimited,
-    SecretNotFound,
-    StoreFull,
-    WrongPassphrase,
-)
-from bot.i18n import DEFAULT
+from bot.errors import BackendError, OutcomeUnknown, SecretNotFound, WrongPassphrase
 from bot.serverkey import ServerKey
 from bot.slack import blocks, ids, modals, trust
 from bot.slack.delivery import Origin, SlackFailure
@@ -71,38 +59,6 @@ def form_failed(failure: SlackFailure) -> str:
         "Slack would not open the window ({error}). Please try again; if it keeps "
         "happening, tell whoever runs this app.", error=failure.error,
     )
-
-
-# What went wrong in the secret store, by kind, most specific first. Each is the
-# error's own default message, so an English reader reads what the store said.
-_STORE_PROBLEMS: tuple[tuple[type[BackendError], str], ...] = (
-    (OutcomeUnknown, N_(
-        "The secret store did not answer in time, so it is not known whether this went "
-        "through: the secret may have been used up. If it is gone, ask the sender to "
-        "share it again.")),
-    (StoreFull, N_("The secret store is full right now. Please try again later.")),
-    (BackendUnavailable, N_(
-        "The secret store is unavailable right now. Please try again shortly.")),
-    (SecretNotFound, N_(
-        "That secret does not exist: it was already viewed, burned, expired, or the "
-        "passphrase was wrong.")),
-    (NotAuthorized, N_("Not authorized: the credentials were rejected.")),
-    (RateLimited, N_("Too many requests right now. Please try again in a few minutes.")),
-    (InvalidRequest, N_("The request was not valid.")),
-    (BackendError, N_("Something went wrong with the secret store.")),
-)
-
-
-def store_trouble(exc: BackendError) -> str:
-    """What a failing secret store means for the person who was using it.
-
-    The stores write their messages in English, some with details (which store):
-    an English reader gets that message as it is (unchanged), any other reader the
-    sentence for its kind of failure in their own language. A remote service's own
-    words travel apart (`exc.service_text`)."""
-    if _.language == DEFAULT:
-        return exc.message
-    return next(_(text) for kind, text in _STORE_PROBLEMS if isinstance(exc, kind))
 
 
 async def open_share_modal(
@@ -182,8 +138,7 @@ def read_share_form(
     elif size > deps.settings.max_secret_bytes:
         errors[ids.SECRET_BLOCK] = _(
             "The secret is too long: {size} bytes; the limit is {limit}.",
-            size=format_decimal(size, locale=_.locale),
-            limit=format_decimal(deps.settings.max_secret_bytes, locale=_.locale),
+            size=blocks.number(size), limit=blocks.number(deps.settings.max_secret_bytes),
         )
     if passphrase is not None and secret and passphrase == secret:
         errors[ids.PASSPHRASE_BLOCK] = _("The passphrase must not be the secret itself.")
@@ -476,11 +431,11 @@ async def _still_there(deps: SlackDeps, secret_key: str) -> bool | None:
 def _store_trouble(passphrase: bool, exc: BackendError) -> dict[str, Any]:
     if passphrase and not isinstance(exc, OutcomeUnknown):
         return {"response_action": "errors",
-                "errors": {ids.REVEAL_PASSPHRASE_BLOCK: store_trouble(exc)}}
+                "errors": {ids.REVEAL_PASSPHRASE_BLOCK: blocks.store_problem(exc)}}
     # An unknown outcome is never "try again, nothing happened": the secret may be gone.
     title = _("Outcome unknown") if isinstance(exc, OutcomeUnknown) else _("Try again")
     return {"response_action": "update",
-            "view": modals.notice_modal(title, ":warning: " + store_trouble(exc),
+            "view": modals.notice_modal(title, ":warning: " + blocks.store_problem(exc),
                                         said=exc.service_text)}
 
 
