@@ -15,6 +15,9 @@ What is rewritten:
   there (30 minutes, 5 posts), by `chat.update` when it went by DM, or in the
   modal that showed it; it keeps Burn now only while a secret in it is live;
 - the sender's Home tab (`views.publish`), always.
+
+Each is built in its reader's language (`speaking_to`): the DM in the recipient's,
+the answer, the Home tab and the notices in the sender's, whoever acted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.backends.base import SecretEvent
 from bot.serverkey import ServerKey
 from bot.slack import blocks, home, modals
 from bot.slack.delivery import Messenger, SlackFailure
+from bot.slack.lang import speaking_to
 from bot.slack.notify import Notifier, Outcome, sender_of, team_of
 from bot.slack.shares import Share, ShareBook, quietly
 from bot.slack.sharing import burn_value
@@ -64,7 +68,9 @@ class Followup:
 
     async def publish_home(self, team: str | None, user: str) -> None:
         shares = await quietly("read a sender's shares", self.book.of_user(team, user))
-        view = home.home_view(self.key, shares or [], self._clock())
+        # Often published for someone other than whoever acted (a recipient's reveal).
+        async with speaking_to(self.messenger.languages, user):
+            view = home.home_view(self.key, shares or [], self._clock())
         try:
             await self.messenger.publish_home(user, view)
         except SlackFailure:
@@ -72,7 +78,8 @@ class Followup:
 
     async def listing(self, team: str | None, user: str) -> blocks.Message:
         shares = await quietly("read a sender's shares", self.book.of_user(team, user))
-        return home.list_message(self.key, shares or [], self._clock())
+        async with speaking_to(self.messenger.languages, user):
+            return home.list_message(self.key, shares or [], self._clock())
 
     # -- outcomes -----------------------------------------------------------------
 
@@ -110,11 +117,12 @@ class Followup:
             return
         if not await quietly("throttle a notice", self.book.notice_due(record_id)):
             return
-        message = blocks.refused_message(
-            why=why, by=by, label=share.label,
-            recipients=(share.recipient,) if share.recipient else (),
-            created=share.created, refused=share.refused,
-        )
+        async with speaking_to(self.messenger.languages, share.sender):
+            message = blocks.refused_message(
+                why=why, by=by, label=share.label,
+                recipients=(share.recipient,) if share.recipient else (),
+                created=share.created, refused=share.refused,
+            )
         try:
             await self.messenger.dm(share.sender, message)
         except SlackFailure:
@@ -192,10 +200,12 @@ class Followup:
     async def _rewrite_dm(self, share: Share) -> None:
         if share.dm is None:
             return
-        message = blocks.recipient_outcome_message(
-            sender=share.sender, label=share.label, state=share.state, via=share.via,
-            at=share.settled_at or int(self._clock()),
-        )
+        # The DM is the recipient's: in their language, whoever made the secret change.
+        async with speaking_to(self.messenger.languages, share.recipient or share.sender):
+            message = blocks.recipient_outcome_message(
+                sender=share.sender, label=share.label, state=share.state, via=share.via,
+                at=share.settled_at or int(self._clock()),
+            )
         try:
             await self.messenger.update(share.dm[0], share.dm[1], message)
         except SlackFailure:
@@ -215,15 +225,17 @@ class Followup:
             self.key, share.sender, [s.metadata_key for s in live],
             [s.recipient for s in live if s.recipient],
         ) if live else None
-        message = home.answer_message(group or [share], now, value)
+        async with speaking_to(self.messenger.languages, share.sender):
+            message = home.answer_message(group or [share], now, value)
+            in_modal = modals.answer_modal(message) if "v" in where else None
         try:
             if "u" in where:
                 if await self._response_url_open(str(where["u"]), float(where.get("at", 0))):
                     await self.messenger.respond(str(where["u"]), message, replace_original=True)
             elif "ts" in where:
                 await self.messenger.update(str(where["c"]), str(where["ts"]), message)
-            elif "v" in where:
-                await self.messenger.update_view(str(where["v"]), modals.answer_modal(message))
+            elif in_modal is not None:
+                await self.messenger.update_view(str(where["v"]), in_modal)
         except SlackFailure:
             log.warning("could not rewrite a sender's answer (%s)", share.state)
 
