@@ -185,11 +185,12 @@ def link_email(notice: LinkNotice, *, sender: str, to: str) -> EmailMessage:
     domain = parseaddr(sender)[1].rpartition("@")[2] or None
     message["Message-ID"] = make_msgid(domain=domain)
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = _.language
     message.set_content("\n".join(lines) + "\n")
     message.add_alternative(
         f'<!doctype html><html lang="{_.language}"><body style="font-family:sans-serif">'
         f"{html}</body></html>\n",
         subtype="html",
     )
+    # After the parts: making the message multipart moves Content-* headers into them.
+    message["Content-Language"] = _.language
     return message
