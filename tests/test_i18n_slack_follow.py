@@ -261,7 +261,7 @@ def test_the_email_speaks_the_callers_language_and_the_api_does_not(
     assert text.startswith(f"Kua tukuna mai e {ALICE[0]} he karere muna ki a koe.\n\n"
                            f"Huakina i konei:\n{link}\n\n")
     assert "ina pēhi koe i te pātene “Whakaaturia te karere muna” i taua whārangi" in text
-    assert "(ā muri i te 1 haora)." in text
+    assert "(ā muri i te 1 hāora)." in text
     assert f"mā {ALICE[0]} e hoatu ki a koe mā tētahi atu huarahi." in text
     assert "“<strong>Whakaaturia te karere muna</strong>”" in html and 'lang="mi"' in html
     for english in ("sent you", "Open it here", "passphrase", "expires", "in 1 hour"):
