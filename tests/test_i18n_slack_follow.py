@@ -33,7 +33,7 @@ from tests.support.slack_world import (
     slack_world,
 )
 from tests.support.smtp import SMTPServer
-from tests.test_api_v1 import ALICE, api_env, ok
+from tests.test_api_v1 import ALICE, API_USERS, api_env, ok
 from tests.test_slack_home import dm_of, expire_everything, share_to
 
 TEST_SCRYPT_N = 2**10
@@ -43,7 +43,7 @@ TEST_SCRYPT_N = 2**10
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackWorld]:
     pseudo.install()  # before any user's language is looked up (and kept)
     with slack_world("sqlite", tmp_path_factory.mktemp("i18n-follow"), None,
-                     RECEIPT_POLL_SECONDS="1") as world:
+                     RECEIPT_POLL_SECONDS="1", API_USERS=API_USERS) as world:
         yield world
     assert validate_recorded(world.fake) > 0  # Block Kit limits hold in every language
 
@@ -118,7 +118,8 @@ def test_every_surface_after_a_share_goes_through_the_catalogue(world: SlackWorl
 
     # A reveal by link on the web page: the notice to the sender, the recipient's DM,
     # the sender's answer and Home tab.
-    _answer, answer_url = share_to(world, sender, in_slack, label="⟦slack⟧")
+    _answer, answer_url = share_to(world, sender, in_slack, user(world, "qps"),
+                                   label="⟦slack⟧")
     dm, ts = dm_of(world, by_page)
     page = link_in(dm).replace("http://ots.test", world.served.url)
     assert "pa55-word" in httpx.post(page, timeout=10).text
@@ -126,12 +127,15 @@ def test_every_surface_after_a_share_goes_through_the_catalogue(world: SlackWorl
     no_leftovers(rewritten(world, by_page, ts, "⟦The one-time secret"))
     no_leftovers(home_saying(world, sender, "⟦opened in a browser"))
 
-    # A reveal in Slack: the same, and the sender's answer rewritten (nothing live in it).
+    # A reveal in Slack: the same, and the sender's answer rewritten (with Burn now for
+    # the other recipient's, still live).
     dm, ts = dm_of(world, in_slack)
     reveal_in_slack(world, in_slack, dm, ts)
     no_leftovers(rewritten(world, in_slack, ts, "⟦You revealed"))
     no_leftovers(dm_saying(world, sender, ":unlock:", "⟦slack⟧"))
-    no_leftovers(world.replies(answer_url, 2)[-1])
+    rewritten_answer = world.replies(answer_url, 2)[-1]
+    no_leftovers(rewritten_answer)
+    assert ids.BURN_ACTION in json.dumps(rewritten_answer)
     no_leftovers(home_saying(world, sender, "⟦revealed in Slack by"))
 
     # Burn now: the recipient's DM and the Home tab follow.
@@ -209,6 +213,20 @@ def test_a_refused_attempt_is_told_to_a_maori_sender_in_maori(world: SlackWorld)
     assert told.endswith("mā te `/ots list` rānei.")
     assert "1 nganatanga i whakahēngia" in json.dumps(
         home_saying(world, sender, "nganatanga"), ensure_ascii=False)
+
+
+def test_an_api_recipient_in_slack_reads_the_dm_in_their_own_language(
+    world: SlackWorld,
+) -> None:
+    member = new_user()
+    world.fake.add_user(member, locale="mi-NZ", email="mere@example.com")
+    # The API caller asks for English: the member's DM follows the member, not the caller.
+    shared = ok(httpx.post(f"{world.served.url}/api/v1/share", auth=ALICE, timeout=20,
+                           headers={"Accept-Language": "en"},
+                           data={"secret": "s3cr3t", "recipient": "mere@example.com"}))
+    assert shared["recipient"] == ["me*****@e*****.com"]  # the answer itself: unchanged
+    dm = dm_saying(world, member, f"Kua tukuna mai e {ALICE[0]} he karere muna ki a koe")
+    assert "Whakaaturia i Slack" in json.dumps(dm, ensure_ascii=False)
 
 
 # -- the email to an API recipient ---------------------------------------------------------
