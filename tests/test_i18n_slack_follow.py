@@ -12,6 +12,7 @@ goes through a real SMTP server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,9 @@ import httpx
 import pytest
 
 from bot.config import Settings
+from bot.slack import followup as followup_module
 from bot.slack import ids
+from bot.slack.followup import Followup
 from bot.web.app import create_app
 from tests.support import pseudo
 from tests.support.block_kit import validate_recorded
@@ -320,3 +323,36 @@ def test_api_errors_are_byte_for_byte_the_same_in_every_language(
             "x-ots-intended-status")
         assert answer.content == answers[0].content
         assert "content-language" not in answer.headers
+
+
+# -- follow-ups in flight when the app stops -----------------------------------------------
+
+
+def test_follow_ups_in_flight_finish_or_stop_cleanly_when_the_app_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A notice now waits on a language lookup too: one under way when the app stops
+    finishes within the grace period, and one that hangs is cancelled in its own task
+    (not left to the garbage collector, where it would die outside its context)."""
+    monkeypatch.setattr(followup_module, "SHUTDOWN_GRACE", 0.5)
+    said: list[str] = []
+
+    async def notice(delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            said.append(f"told after {delay}")
+        except asyncio.CancelledError:
+            said.append(f"stopped after {delay}")
+            raise
+
+    async def main() -> None:
+        followup = Followup(None, None, None, None, None)  # type: ignore[arg-type]
+        for delay in (0.05, 60):
+            followup._pending.add(asyncio.ensure_future(notice(delay)))
+        waiting = asyncio.ensure_future(followup.finish_pending())
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # the app stops
+        await asyncio.gather(waiting, return_exceptions=True)
+
+    asyncio.run(main())
+    assert said == ["told after 0.05", "stopped after 60"]

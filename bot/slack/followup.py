@@ -40,6 +40,7 @@ from bot.slack.workspaces import NotInstalled, Workspaces
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 5.0  # seconds for follow-ups in flight to finish when the app stops
 RESPONSE_URL_SECONDS = 30 * 60 - 60  # Slack takes posts for 30 minutes; keep a margin
 RESPONSE_URL_POSTS = 5  # ...and at most 5; the answer itself was the first
 _POSTS_PREFIX = "slack:ru:"
@@ -179,6 +180,22 @@ class Followup:
             str(record["s"]), outcome, tuple(record["r"]), int(record["c"]),
             team=team if isinstance(team, str) else None,
         )
+
+    async def finish_pending(self) -> None:
+        """Background work that waits for the app to stop, then lets the follow-ups in
+        flight finish (a little while) and cancels the rest, each in its own task:
+        left to the garbage collector, a notice half-sent dies outside its context."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            pending = set(self._pending)
+            if pending:
+                _done, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                if late:
+                    log.warning("stopped %d follow-up(s) still in flight", len(late))
 
     def _spawn(self, team: str | None, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(self._for_workspace(team, work))
