@@ -6,6 +6,12 @@ an HTML part saying who sent the link, until when it works, and that opening
 it does not use it up (mail scanners open links; the reveal page only reveals
 on a button press). It never holds the secret, the passphrase or the metadata
 key. SMTP failures become `DeliveryFailed` here, logged by kind only.
+
+Language: the recipient's is unknown (an address is all we have), so the mail
+speaks the API caller's: the `Accept-Language` of the request that asked for the
+delivery, when it names a language with a catalogue, else English. Whoever
+shares a secret with someone usually writes to them in a language they share.
+The API's own answer stays English whatever the header says (bot/web/api.py).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from bot.recipients import DeliveryFailed, LinkNotice, Recipient, sentence_start
+from bot.i18n import N_, Text, text_for
+from bot.recipients import ANONYMOUS_SENDER, DeliveryFailed, LinkNotice, Recipient
 
 log = logging.getLogger(__name__)
 
@@ -93,54 +100,85 @@ class EmailRecipient:
         await self.server.send(link_email(notice, sender=self.server.sender, to=self.address))
 
 
-def _expiry(notice: LinkNotice) -> str:
+def _expiry(_: Text, notice: LinkNotice) -> str:
+    # The date as digits (ISO order, UTC) reads the same in every language.
     when = dt.datetime.fromtimestamp(notice.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{when} (in {_duration(notice.ttl)})"
+    return _("The link expires {when} (in {duration}).", when=when,
+             duration=_duration(_, notice.ttl))
 
 
-def _duration(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = round(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+def _duration(_: Text, seconds: int) -> str:
+    if seconds >= 86400:
+        days = round(seconds / 86400)
+        return _.plural("{count} day", "{count} days", days, count=days)
+    if seconds >= 3600:
+        hours = round(seconds / 3600)
+        return _.plural("{count} hour", "{count} hours", hours, count=hours)
+    if seconds >= 60:
+        minutes = round(seconds / 60)
+        return _.plural("{count} minute", "{count} minutes", minutes, count=minutes)
+    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
+
+
+def _sent_you(_: Text, sender: str) -> str:
+    if sender == ANONYMOUS_SENDER:
+        return _("Someone using the API sent you a one-time secret.")
+    return _("{sender} sent you a one-time secret.", sender=sender)
+
+
+def _subject(_: Text, sender: str) -> str:
+    if sender == ANONYMOUS_SENDER:
+        return _("Someone using the API sent you a one-time secret")
+    return _("{sender} sent you a one-time secret", sender=sender)
+
+
+def _passphrase_needed(_: Text, sender: str) -> str:
+    if sender == ANONYMOUS_SENDER:
+        return _("You also need the passphrase, which the sender should give you separately.")
+    return _("You also need the passphrase, which {sender} should give you separately.",
+             sender=sender)
+
+
+_OPENING = N_(
+    "Opening the link does not use it up: the secret is shown only when you press "
+    "{button} on that page. After that it is gone for good, so copy it then."
+)
 
 
 def link_email(notice: LinkNotice, *, sender: str, to: str) -> EmailMessage:
-    """The message a recipient gets: the link and how it works; no secret, no receipt key."""
+    """The message a recipient gets: the link and how it works; no secret, no receipt key.
+
+    In `notice.language` (see the module docstring for how it is chosen)."""
+    _ = text_for(notice.language)
     who = notice.sender
-    who_title = sentence_start(who)
+    # The reveal page's button, named as the reader will see it there.
+    button = _("Reveal")
+    how = _(_OPENING, button=button)
     lines = [
-        f"{who_title} sent you a one-time secret.",
+        _sent_you(_, who),
         "",
-        "Open it here:",
+        _("Open it here:"),
         notice.link,
         "",
-        "Opening the link does not use it up: the secret is shown only when you press "
-        "Reveal on that page. After that it is gone for good, so copy it then.",
-        f"The link expires {_expiry(notice)}.",
+        how,
+        _expiry(_, notice),
     ]
     if notice.passphrase_required:
-        lines.append(f"You also need the passphrase, which {who} should give you separately.")
-    lines += ["", "If you did not expect this message, you can ignore it."]
+        lines.append(_passphrase_needed(_, who))
+    ignore = _("If you did not expect this message, you can ignore it.")
+    lines += ["", ignore]
     html = (
-        f"<p>{escape(who_title)} sent you a one-time secret.</p>"
-        f'<p><a href="{escape(notice.link)}">Open the one-time secret</a><br>'
-        f"<code>{escape(notice.link)}</code></p>"
-        "<p>Opening the link does not use it up: the secret is shown only when you press "
-        "<strong>Reveal</strong> on that page. After that it is gone for good, so copy it "
-        "then.</p>"
-        f"<p>The link expires {escape(_expiry(notice))}.</p>"
-        + (
-            f"<p>You also need the passphrase, which {escape(who)} should give you "
-            "separately.</p>"
-            if notice.passphrase_required
-            else ""
-        )
-        + "<p>If you did not expect this message, you can ignore it.</p>"
+        f"<p>{escape(_sent_you(_, who))}</p>"
+        f'<p><a href="{escape(notice.link)}">' + escape(_("Open the one-time secret"))
+        + f"</a><br><code>{escape(notice.link)}</code></p>"
+        "<p>" + escape(_(_OPENING, button="\0")).replace(
+            "\0", f"<strong>{escape(button)}</strong>") + "</p>"
+        f"<p>{escape(_expiry(_, notice))}</p>"
+        + (f"<p>{escape(_passphrase_needed(_, who))}</p>" if notice.passphrase_required else "")
+        + f"<p>{escape(ignore)}</p>"
     )
     message = EmailMessage()
-    message["Subject"] = f"{who_title} sent you a one-time secret"
+    message["Subject"] = _subject(_, who)
     message["From"] = sender
     message["To"] = to
     message["Date"] = formatdate(localtime=False)
@@ -149,7 +187,10 @@ def link_email(notice: LinkNotice, *, sender: str, to: str) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("\n".join(lines) + "\n")
     message.add_alternative(
-        f'<!doctype html><html><body style="font-family:sans-serif">{html}</body></html>\n',
+        f'<!doctype html><html lang="{_.language}"><body style="font-family:sans-serif">'
+        f"{html}</body></html>\n",
         subtype="html",
     )
+    # After the parts: making the message multipart moves Content-* headers into them.
+    message["Content-Language"] = _.language
     return message

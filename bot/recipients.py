@@ -20,18 +20,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot.i18n import DEFAULT
+
+# The sender of a LinkNotice from the API's anonymous caller: a marker, never shown
+# as it is (each way of delivery says "someone using the API" in its reader's words).
 ANONYMOUS_SENDER = "someone using the API"
 # One address, plainly: no display names, no lists, no spaces.
 _ADDRESS = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _OBSCURE = re.compile(
     r"\b(([A-Z0-9]{1,2})[A-Z0-9._%+-]*)@([A-Z0-9])[A-Z0-9.-]*(\.[A-Z]{2,24})\b", re.IGNORECASE
 )
-
-
-def sentence_start(sender: str) -> str:
-    """A sender's name at the start of a sentence: "Someone using the API", but an
-    email address or a Slack mention as it is."""
-    return "Someone using the API" if sender == ANONYMOUS_SENDER else sender
 
 
 class DeliveryFailed(Exception):
@@ -52,6 +50,9 @@ class LinkNotice:
     expires_at: int
     ttl: int
     passphrase_required: bool
+    # The language an email is written in (the API caller's; see bot/mailer.py). A
+    # Slack DM ignores it: it speaks the member's own Slack language.
+    language: str = DEFAULT
 
 
 class Recipient(Protocol):

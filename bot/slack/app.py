@@ -125,6 +125,8 @@ def build_slack(
         kind.register(app, deps)
     # Expired requests for a secret lose their buttons (bot/slack/requesting.py).
     background.append(requesting.Requests(deps).run_sweeps)
+    # On shutdown, notices and rewrites already under way finish (or stop cleanly).
+    background.append(followup.finish_pending)
     app.error(report_listener_error)
     return SlackApp(app, deps, background)
 

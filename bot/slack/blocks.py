@@ -330,36 +330,44 @@ def revealed_dm_message(*, sender: str, at: int, label: str | None = None) -> Me
     )
 
 
+# What a recipient's DM says once its secret is gone, by (state, via). Whole
+# sentences, translated in the recipient's language; {label} is the label in
+# quotes (or nothing), {sender} who sent it, {when} a Slack date.
 _DM_OUTCOMES = {
-    ("received", "slack"): ":white_check_mark: You revealed {what} in Slack {at}. "
-    "It is gone now; its link no longer works.",
-    ("received", "page"): ":unlock: {What} was opened in a browser {at}, by someone "
-    "with the link.",
-    ("received", "api"): ":unlock: {What} was retrieved through the API {at}, by someone "
-    "with the link.",
-    ("received", None): ":unlock: {What} was opened {at}, by someone with the link.",
-    ("burned", "attempts"): ":fire: {What} was destroyed {at} after too many wrong "
-    "passphrases.",
-    ("burned", None): ":fire: {What} was burned by {sender} {at}, before anyone opened it.",
-    ("expired", None): ":hourglass: {What} expired unopened {at}.",
+    ("received", "slack"): (":white_check_mark:", N_(
+        "You revealed the one-time secret{label} from {sender} in Slack {when}. "
+        "It is gone now; its link no longer works.")),
+    ("received", "page"): (":unlock:", N_(
+        "The one-time secret{label} from {sender} was opened in a browser {when}, by someone "
+        "with the link.")),
+    ("received", "api"): (":unlock:", N_(
+        "The one-time secret{label} from {sender} was retrieved through the API {when}, by "
+        "someone with the link.")),
+    ("received", None): (":unlock:", N_(
+        "The one-time secret{label} from {sender} was opened {when}, by someone with the link.")),
+    ("burned", "attempts"): (":fire:", N_(
+        "The one-time secret{label} from {sender} was destroyed {when} after too many wrong "
+        "passphrases.")),
+    ("burned", None): (":fire:", N_(
+        "The one-time secret{label} from {sender} was burned by {sender} {when}, before anyone "
+        "opened it.")),
+    ("expired", None): (":hourglass:", N_(
+        "The one-time secret{label} from {sender} expired unopened {when}.")),
 }
-_GONE = " Its link no longer works; ask {sender} to share it again if you still need it."
+_DM_GONE = (":no_entry_sign:", N_("The one-time secret{label} from {sender} is gone."))
+_ASK_AGAIN = N_("Its link no longer works; ask {sender} to share it again if you still need it.")
 
 
 def recipient_outcome_message(
     *, sender: str, label: str | None, state: str, via: str | None, at: int
 ) -> Message:
     """What a recipient's DM becomes once its secret is gone: what happened, and no
-    link or button left."""
-    line = _DM_OUTCOMES.get((state, via)) or _DM_OUTCOMES.get((state, None))
-    if line is None:
-        line = ":no_entry_sign: {What} is gone."
+    link or button left. In the current language: build it speaking to the recipient."""
+    emoji, line = _DM_OUTCOMES.get((state, via)) or _DM_OUTCOMES.get((state, None)) or _DM_GONE
+    values = {"label": quoted(label), "sender": who(sender), "when": slack_date(at)}
+    text = f"{emoji} {_(line, **values)}"
     if not (state == "received" and via == "slack"):
-        line += _GONE
-    what = f"the one-time secret{quoted(label)} from {who(sender)}"
-    text = line.format(
-        what=what, What=what[0].upper() + what[1:], at=slack_date(at), sender=who(sender)
-    )
+        text += " " + _(_ASK_AGAIN, sender=who(sender))
     return {"text": text, "blocks": [section(text)]}
 
 
@@ -422,55 +430,94 @@ def burn_outcome_message(
     return {"text": text, "blocks": [section(text)]}
 
 
-_RECEIVED_VIA = {
+# A sender's notice, by outcome: one sentence with the people it went to, one for a
+# link (nobody named). {label}: the label in quotes, or nothing; {when}: when it was
+# shared (a Slack date); {people}: who it was sent to.
+_NOTICES = {
+    ("received", "slack"): (":unlock:", N_(
+        "The secret{label} you shared {when} with {people} was viewed: {people} revealed it "
+        "in Slack. It is gone now."), N_(
+        "The secret{label} you shared {when} was viewed: the recipient revealed it in Slack. "
+        "It is gone now.")),
     # Only a reveal in Slack says who it was: a link works for whoever holds it.
-    "slack": "{who} revealed it in Slack",
-    "page": "someone with the link opened it in a browser",
-    "api": "someone with the link retrieved it through the API (a program, not a browser)",
+    ("received", "page"): (":unlock:", N_(
+        "The secret{label} you shared {when} with {people} was viewed: someone with the link "
+        "opened it in a browser. It is gone now."), N_(
+        "The secret{label} you shared {when} was viewed: someone with the link opened it in a "
+        "browser. It is gone now.")),
+    ("received", "api"): (":unlock:", N_(
+        "The secret{label} you shared {when} with {people} was viewed: someone with the link "
+        "retrieved it through the API (a program, not a browser). It is gone now."), N_(
+        "The secret{label} you shared {when} was viewed: someone with the link retrieved it "
+        "through the API (a program, not a browser). It is gone now.")),
+    ("received", None): (":unlock:", N_(
+        "The secret{label} you shared {when} with {people} was viewed: someone with the link "
+        "opened it. It is gone now."), N_(
+        "The secret{label} you shared {when} was viewed: someone with the link opened it. "
+        "It is gone now.")),
+    ("burned", "attempts"): (":fire:", N_(
+        "The secret{label} you shared {when} with {people} was destroyed after too many wrong "
+        "passphrases. Share it again if it is still needed."), N_(
+        "The secret{label} you shared {when} was destroyed after too many wrong passphrases. "
+        "Share it again if it is still needed.")),
+    ("burned", None): (":fire:", N_(
+        "The secret{label} you shared {when} with {people} was burned before anyone viewed "
+        "it."), N_(
+        "The secret{label} you shared {when} was burned before anyone viewed it.")),
+    ("expired", None): (":hourglass:", N_(
+        "The secret{label} you shared {when} with {people} expired without being viewed."), N_(
+        "The secret{label} you shared {when} expired without being viewed.")),
 }
-
-
-def shared_phrase(label: str | None, recipients: Sequence[str], created: int) -> str:
-    """"The secret “label” you shared today at 01:04 with @bob"."""
-    phrase = f"The secret{quoted(label)} you shared {slack_date(created)}"
-    if recipients:
-        phrase += f" with {people(recipients)}"
-    return phrase
-
-
-def received_how(via: str | None, recipients: Sequence[str]) -> str:
-    how = _RECEIVED_VIA.get(via or "", "someone with the link opened it")
-    return how.format(who=people(recipients) or "the recipient")
 
 
 def notification_message(
     *, kind: str, via: str | None, recipients: Sequence[str], created: int,
     label: str | None = None,
 ) -> Message:
-    """A sender's DM when a secret they shared was revealed, burned or expired.
+    """A sender's DM when a secret they shared was revealed, burned or expired. In the
+    current language: build it speaking to the sender.
 
     Never a link: `text` shows in push and e-mail previews."""
-    shared = shared_phrase(label, recipients, created)
     if kind == "received":
-        text = f":unlock: {shared} was viewed: {received_how(via, recipients)}. It is gone now."
-    elif kind == "burned" and via == "attempts":
-        text = (
-            f":fire: {shared} was destroyed after too many wrong passphrases. "
-            "Share it again if it is still needed."
-        )
+        key = ("received", via if via in ("slack", "page", "api") else None)
     elif kind == "burned":
-        text = f":fire: {shared} was burned before anyone viewed it."
+        key = ("burned", "attempts" if via == "attempts" else None)
     else:
-        text = f":hourglass: {shared} expired without being viewed."
+        key = ("expired", None)
+    emoji, with_people, link_only = _NOTICES[key]
+    line = with_people if recipients else link_only
+    text = f"{emoji} " + _(line, label=quoted(label), when=slack_date(created),
+                           people=people(recipients))
     return {"text": text, "blocks": [section(text)]}
 
 
-_REFUSED_WHY = {
-    "other": "{who} pressed its *Reveal in Slack* button, but it was not sent to them, "
-    "so nothing was shown",
-    "passphrase": "someone tried a wrong passphrase in Slack",
-    "page": "someone with the link tried a wrong passphrase in a browser",
-    "api": "someone with the link tried a wrong passphrase through the API",
+# A sender's DM when someone was refused, by why; again with and without people.
+_REFUSED = {
+    "other": (N_(
+        "The secret{label} you shared {when} with {people} is still safe: {who} pressed its "
+        "*{button}* button, but it was not sent to them, so nothing was shown."), N_(
+        "The secret{label} you shared {when} is still safe: {who} pressed its *{button}* "
+        "button, but it was not sent to them, so nothing was shown.")),
+    "passphrase": (N_(
+        "The secret{label} you shared {when} with {people} is still safe: someone tried a "
+        "wrong passphrase in Slack."), N_(
+        "The secret{label} you shared {when} is still safe: someone tried a wrong passphrase "
+        "in Slack.")),
+    "page": (N_(
+        "The secret{label} you shared {when} with {people} is still safe: someone with the "
+        "link tried a wrong passphrase in a browser."), N_(
+        "The secret{label} you shared {when} is still safe: someone with the link tried a "
+        "wrong passphrase in a browser.")),
+    "api": (N_(
+        "The secret{label} you shared {when} with {people} is still safe: someone with the "
+        "link tried a wrong passphrase through the API."), N_(
+        "The secret{label} you shared {when} is still safe: someone with the link tried a "
+        "wrong passphrase through the API.")),
+    "": (N_(
+        "The secret{label} you shared {when} with {people} is still safe: someone tried to "
+        "open it and was refused."), N_(
+        "The secret{label} you shared {when} is still safe: someone tried to open it and was "
+        "refused.")),
 }
 
 
@@ -478,16 +525,19 @@ def refused_message(
     *, why: str, by: str | None, label: str | None, recipients: Sequence[str], created: int,
     refused: int,
 ) -> Message:
-    """A sender's DM when someone tried to open their secret and was refused."""
-    reason = _REFUSED_WHY.get(why, "someone tried to open it and was refused").format(
-        who=mention(by) if by else "Someone"
+    """A sender's DM when someone tried to open their secret and was refused. In the
+    current language: build it speaking to the sender."""
+    reason = why if why in _REFUSED and (why != "other" or by) else ""
+    with_people, link_only = _REFUSED[reason]
+    text = ":warning: " + _(
+        with_people if recipients else link_only, label=quoted(label),
+        when=slack_date(created), people=people(recipients), who=mention(by or ""),
+        button=_("Reveal in Slack"),
     )
-    shared = shared_phrase(label, recipients, created)
-    text = f":warning: {shared} is still safe: {reason}."
     if refused > 1:
-        text += f" Refused attempts so far: {refused}."
-    text += (" To stop anyone opening it, burn it from the app's Home tab or with "
-             f"`{COMMAND} list`.")
+        text += " " + _("Refused attempts so far: {count}.", count=refused)
+    text += " " + _("To stop anyone opening it, burn it from the app's Home tab or with "
+                    "`{command}`.", command=f"{COMMAND} list")
     return {"text": text, "blocks": [section(text)]}
 
 

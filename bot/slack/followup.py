@@ -15,6 +15,9 @@ What is rewritten:
   there (30 minutes, 5 posts), by `chat.update` when it went by DM, or in the
   modal that showed it; it keeps Burn now only while a secret in it is live;
 - the sender's Home tab (`views.publish`), always.
+
+Each is built in its reader's language (`speaking_to`): the DM in the recipient's,
+the answer, the Home tab and the notices in the sender's, whoever acted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.backends.base import SecretEvent
 from bot.serverkey import ServerKey
 from bot.slack import blocks, home, modals
 from bot.slack.delivery import Messenger, SlackFailure
+from bot.slack.lang import speaking_to
 from bot.slack.notify import Notifier, Outcome, sender_of, team_of
 from bot.slack.shares import Share, ShareBook, quietly
 from bot.slack.sharing import burn_value
@@ -36,6 +40,7 @@ from bot.slack.workspaces import NotInstalled, Workspaces
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 5.0  # seconds for follow-ups in flight to finish when the app stops
 RESPONSE_URL_SECONDS = 30 * 60 - 60  # Slack takes posts for 30 minutes; keep a margin
 RESPONSE_URL_POSTS = 5  # ...and at most 5; the answer itself was the first
 _POSTS_PREFIX = "slack:ru:"
@@ -64,7 +69,9 @@ class Followup:
 
     async def publish_home(self, team: str | None, user: str) -> None:
         shares = await quietly("read a sender's shares", self.book.of_user(team, user))
-        view = home.home_view(self.key, shares or [], self._clock())
+        # Often published for someone other than whoever acted (a recipient's reveal).
+        async with speaking_to(self.messenger.languages, user):
+            view = home.home_view(self.key, shares or [], self._clock())
         try:
             await self.messenger.publish_home(user, view)
         except SlackFailure:
@@ -72,7 +79,8 @@ class Followup:
 
     async def listing(self, team: str | None, user: str) -> blocks.Message:
         shares = await quietly("read a sender's shares", self.book.of_user(team, user))
-        return home.list_message(self.key, shares or [], self._clock())
+        async with speaking_to(self.messenger.languages, user):
+            return home.list_message(self.key, shares or [], self._clock())
 
     # -- outcomes -----------------------------------------------------------------
 
@@ -110,11 +118,12 @@ class Followup:
             return
         if not await quietly("throttle a notice", self.book.notice_due(record_id)):
             return
-        message = blocks.refused_message(
-            why=why, by=by, label=share.label,
-            recipients=(share.recipient,) if share.recipient else (),
-            created=share.created, refused=share.refused,
-        )
+        async with speaking_to(self.messenger.languages, share.sender):
+            message = blocks.refused_message(
+                why=why, by=by, label=share.label,
+                recipients=(share.recipient,) if share.recipient else (),
+                created=share.created, refused=share.refused,
+            )
         try:
             await self.messenger.dm(share.sender, message)
         except SlackFailure:
@@ -172,6 +181,22 @@ class Followup:
             team=team if isinstance(team, str) else None,
         )
 
+    async def finish_pending(self) -> None:
+        """Background work that waits for the app to stop, then lets the follow-ups in
+        flight finish (a little while) and cancels the rest, each in its own task:
+        left to the garbage collector, a notice half-sent dies outside its context."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            pending = set(self._pending)
+            if pending:
+                _done, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+                if late:
+                    log.warning("stopped %d follow-up(s) still in flight", len(late))
+
     def _spawn(self, team: str | None, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(self._for_workspace(team, work))
         self._pending.add(task)
@@ -192,10 +217,12 @@ class Followup:
     async def _rewrite_dm(self, share: Share) -> None:
         if share.dm is None:
             return
-        message = blocks.recipient_outcome_message(
-            sender=share.sender, label=share.label, state=share.state, via=share.via,
-            at=share.settled_at or int(self._clock()),
-        )
+        # The DM is the recipient's: in their language, whoever made the secret change.
+        async with speaking_to(self.messenger.languages, share.recipient or share.sender):
+            message = blocks.recipient_outcome_message(
+                sender=share.sender, label=share.label, state=share.state, via=share.via,
+                at=share.settled_at or int(self._clock()),
+            )
         try:
             await self.messenger.update(share.dm[0], share.dm[1], message)
         except SlackFailure:
@@ -215,15 +242,17 @@ class Followup:
             self.key, share.sender, [s.metadata_key for s in live],
             [s.recipient for s in live if s.recipient],
         ) if live else None
-        message = home.answer_message(group or [share], now, value)
+        async with speaking_to(self.messenger.languages, share.sender):
+            message = home.answer_message(group or [share], now, value)
+            in_modal = modals.answer_modal(message) if "v" in where else None
         try:
             if "u" in where:
                 if await self._response_url_open(str(where["u"]), float(where.get("at", 0))):
                     await self.messenger.respond(str(where["u"]), message, replace_original=True)
             elif "ts" in where:
                 await self.messenger.update(str(where["c"]), str(where["ts"]), message)
-            elif "v" in where:
-                await self.messenger.update_view(str(where["v"]), modals.answer_modal(message))
+            elif in_modal is not None:
+                await self.messenger.update_view(str(where["v"]), in_modal)
         except SlackFailure:
             log.warning("could not rewrite a sender's answer (%s)", share.state)
 

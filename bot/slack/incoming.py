@@ -11,6 +11,10 @@ Bolt's parser also has a flaw that real users hit: a form body that merely
 contains the word "payload" (`/ots my payload password`) is taken for an
 interactive payload and parsed as empty, so the command goes unanswered. The
 body is parsed here the way Slack sends it, and Bolt is handed that.
+
+The 400 answers stay English: nobody in Slack reads them (Slack never sends
+such a body, and it shows no answer body to a person); they are diagnostics for
+whoever wrote the client, like log lines and the v1 API's strings.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from bot.errors import BackendError, SecretNotFound
 from bot.serverkey import Unsealable
 from bot.slack import blocks
 from bot.slack.delivery import Messenger, SlackFailure
+from bot.slack.lang import speaking_to
 from bot.slack.workspaces import NotInstalled, Workspaces
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Outcome:
 
 
 class Notifier:
-    """Tells a sender, by DM, what became of a secret they shared."""
+    """Tells a sender, by DM and in their language, what became of a secret they shared."""
 
     def __init__(self, messenger: Messenger, workspaces: Workspaces) -> None:
         self.messenger = messenger
@@ -74,13 +75,15 @@ class Notifier:
         self, sender: str, outcome: Outcome, recipients: tuple[str, ...], created: int,
         label: str | None = None, *, team: str | None = None,
     ) -> None:
-        message = blocks.notification_message(
-            kind=outcome.kind, via=outcome.via, recipients=recipients, created=created,
-            label=label,
-        )
         try:
             # Not a Slack request: the sender's workspace is found by its team id.
             async with self.workspaces.acting_for(team):
+                # In the sender's language, whoever revealed or burned the secret.
+                async with speaking_to(self.messenger.languages, sender):
+                    message = blocks.notification_message(
+                        kind=outcome.kind, via=outcome.via, recipients=recipients,
+                        created=created, label=label,
+                    )
                 await self.messenger.dm(sender, message)
         except SlackFailure:
             log.warning("could not tell a sender about their secret (%s)", outcome.kind)

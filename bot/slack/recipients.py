@@ -3,7 +3,9 @@
 The same direct message a Slack recipient of `/ots` gets: who sent it, until
 when it works, **Reveal in Slack**, and the link. The member is found by email
 (`users.lookupByEmail`, scope `users:read.email`); bots and deactivated members
-are not messaged (email may still reach them).
+are not messaged (email may still reach them). The DM is in the member's own
+Slack language; the reasons given to the API caller stay English, like every
+string of the v1 API.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from bot.recipients import DeliveryFailed, LinkNotice, Recipient
 from bot.serverkey import ServerKey
 from bot.slack import blocks, trust
 from bot.slack.delivery import Messenger, SlackFailure
+from bot.slack.lang import speaking_to
 
 
 class SlackRecipients:
@@ -48,13 +51,15 @@ class SlackMember:
             "k": notice.secret_key, "to": self.user_id, "from": notice.sender,
             "p": int(notice.passphrase_required),
         })
-        message = blocks.recipient_message(
-            sender=notice.sender,
-            link=notice.link,
-            expires_at=notice.expires_at,
-            passphrase=notice.passphrase_required,
-            reveal_value=reveal,
-        )
+        # In the member's own Slack language (the API caller's does not matter here).
+        async with speaking_to(self.messenger.languages, self.user_id):
+            message = blocks.recipient_message(
+                sender=notice.sender,
+                link=notice.link,
+                expires_at=notice.expires_at,
+                passphrase=notice.passphrase_required,
+                reveal_value=reveal,
+            )
         try:
             await self.messenger.dm(self.user_id, message)
         except SlackFailure as exc:

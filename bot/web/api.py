@@ -45,6 +45,7 @@ from bot.errors import (
     RateLimited,
     SecretNotFound,
 )
+from bot.i18n import from_accept_language
 from bot.recipients import (
     ANONYMOUS_SENDER,
     DeliveryFailed,
@@ -396,6 +397,9 @@ async def _deliver(request: Request, receipt: Receipt, delivery: PlannedDelivery
         expires_at=receipt.expires_at,
         ttl=receipt.ttl,
         passphrase_required=receipt.passphrase_required,
+        # An email speaks the caller's language (the recipient's is unknown); the
+        # API's own answer stays English whatever the header says.
+        language=from_accept_language(request.headers.get("accept-language")),
     )
     try:
         await delivery.recipient.send(notice)
