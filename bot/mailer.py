@@ -152,7 +152,7 @@ def link_email(notice: LinkNotice, *, sender: str, to: str) -> EmailMessage:
     _ = text_for(notice.language)
     who = notice.sender
     # The reveal page's button, named as the reader will see it there.
-    button = _("Reveal")
+    button = _("Reveal secret")
     how = _(_OPENING, button=button)
     lines = [
         _sent_you(_, who),

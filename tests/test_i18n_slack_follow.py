@@ -293,8 +293,8 @@ def test_the_email_speaks_the_callers_language_and_the_api_does_not(
         assert mail.message["Content-Language"] == "en"
         body = mail.part("text/plain")
         assert "Open it here:" in body and "(in 1 hour)." in body
-        assert "press Reveal on that page" in body
-        assert "<strong>Reveal</strong>" in mail.part("text/html")
+        assert "press Reveal secret on that page" in body
+        assert "<strong>Reveal secret</strong>" in mail.part("text/html")
 
     # The API's answer is the same in every language: its fields and every value that
     # is not the new secret's own.
