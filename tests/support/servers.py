@@ -66,6 +66,13 @@ class ServedApp:
         self._thread.join(timeout=15)
 
 
+# scrypt's cost (N) for apps in tests that are not about the cost: a passphrase check
+# takes about a millisecond instead of ~0.3 s of CPU and 128 MiB. A secret keeps its own
+# N, so nothing else changes. The production cost (crypto.SCRYPT_N) is checked in
+# tests/test_crypto.py, tests/test_embedded_store.py and, through create_app's default,
+# tests/test_api_v1.py.
+TEST_SCRYPT_N = 2**10
+
 # What replicas sharing a Redis are given as SERVER_KEY in tests (32 bytes, base64url).
 TEST_SERVER_KEY = "dGVzdC1zZXJ2ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk"
 
