@@ -10,7 +10,13 @@ from tests.support.fake_ots import FakeOTS
 from tests.support.fake_slack import FakeSlack
 from tests.support.redis_topologies import RedisClusterSetup, SentinelSetup, redis_url_for
 from tests.support.server_process import APP_VARIABLES
-from tests.support.servers import TEST_SERVER_KEY, RedisServer, ServedApp, redis_server
+from tests.support.servers import (
+    TEST_SCRYPT_N,
+    TEST_SERVER_KEY,
+    RedisServer,
+    ServedApp,
+    redis_server,
+)
 
 _APP_VARIABLES = APP_VARIABLES
 
@@ -168,5 +174,5 @@ def served(app_env: dict[str, str]) -> Iterator[ServedApp]:
     from bot.web.app import create_app
 
     settings = Settings.from_env(app_env)
-    with ServedApp(create_app(settings)) as server:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
         yield server

@@ -19,7 +19,7 @@ from bot.serverkey import ServerKey
 from bot.web.app import build_app
 from bot.web.limits import RATE_LIMIT_MESSAGE
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import ServedApp, app_store_of
+from tests.support.servers import TEST_SCRYPT_N, ServedApp, app_store_of
 
 SECRET = "correct horse battery staple"
 CAP = 262_144  # MAX_BODY_BYTES by default
@@ -407,7 +407,7 @@ def signed_headers(body: bytes, timestamp: int) -> dict[str, str]:
 def slack_app(env: dict[str, str]) -> ServedApp:
     from bot.web.app import create_app
 
-    return ServedApp(create_app(Settings.from_env(env)))
+    return ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N))
 
 
 def test_a_replayed_slack_request_is_processed_once(

@@ -19,7 +19,7 @@ import pytest
 
 from bot.config import Settings
 from bot.web.app import create_app
-from tests.support.servers import ServedApp
+from tests.support.servers import TEST_SCRYPT_N, ServedApp
 
 ALICE = ("alice@example.com", "alice-token-6f1d0c9b8a7e")
 JSON_TYPE = "application/json; charset=utf-8"
@@ -32,7 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
         "PUBLIC_URL": "http://ots.test",
         "API_USERS": f"{ALICE[0]}:{ALICE[1]}",
     }
-    with ServedApp(create_app(Settings.from_env(env))) as served:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as served:
         yield served
 
 

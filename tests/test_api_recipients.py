@@ -18,7 +18,7 @@ from bot.appstore import load_server_key
 from bot.config import Settings
 from bot.slack import ids, trust
 from bot.web.app import create_app
-from tests.support.servers import TEST_SERVER_KEY, ServedApp, free_port
+from tests.support.servers import TEST_SCRYPT_N, TEST_SERVER_KEY, ServedApp, free_port
 from tests.support.slack_world import SlackWorld, find_element, slack_world
 from tests.support.smtp import SMTPServer
 from tests.test_api_v1 import ALICE, BOB, api_env, ok, v1_error
@@ -58,13 +58,14 @@ def mail(request: pytest.FixtureRequest, data_dir: Path, smtp: SMTPServer) -> It
     """The app with email delivery and no Slack."""
     env = _env(request, data_dir, SMTP_URL=smtp.url, SMTP_FROM=FROM,
                SHARE_DOMAINS="links.example.org")
-    with ServedApp(create_app(Settings.from_env(env))) as server, \
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=20) as client:
         yield MailApi(client, smtp)
 
 
 def served(request: pytest.FixtureRequest, data_dir: Path, **extra: str) -> ServedApp:
-    return ServedApp(create_app(Settings.from_env(_env(request, data_dir, **extra))))
+    settings = Settings.from_env(_env(request, data_dir, **extra))
+    return ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N))
 
 
 # -- email ---------------------------------------------------------------------------------

@@ -13,11 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.backends import crypto
 from bot.backends.embedded import EmbeddedStore
 from bot.backends.storage.sqlite_storage import SQLiteStorage
 from bot.config import Settings
 from bot.web.app import build_app, create_app
-from tests.support.servers import TEST_SERVER_KEY, ServedApp, app_store_of, free_port
+from tests.support.servers import TEST_SCRYPT_N, TEST_SERVER_KEY, ServedApp, app_store_of, free_port
 
 ALICE = ("alice@example.com", "alice-token-6f1d0c9b8a7e")
 BOB = ("bob@example.com", "bob-token-0a1b2c3d4e5f")
@@ -47,7 +48,7 @@ def api(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[httpx.Client
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
         env["SERVER_KEY"] = TEST_SERVER_KEY
-    with ServedApp(create_app(Settings.from_env(env))) as server, \
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=10) as client:
         yield client
 
@@ -56,7 +57,7 @@ def api(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[httpx.Client
 def sqlite_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """One app for the tests that need no fresh store."""
     settings = Settings.from_env(api_env(tmp_path_factory.mktemp("api-v1")))
-    with ServedApp(create_app(settings)) as server, \
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server, \
             httpx.Client(base_url=server.url + "/api/v1", timeout=10) as client:
         yield client
 
@@ -251,6 +252,24 @@ def test_passphrase_guards_the_reveal_without_consuming(sqlite_api: httpx.Client
     assert revealed == {"value": "s3cret", "secret_key": key}
 
 
+def test_the_app_seals_passphrases_at_the_production_scrypt_cost(data_dir: Path):
+    """create_app's own cost, which every other app in the tests lowers (TEST_SCRYPT_N):
+    a protected secret is kept with N = crypto.SCRYPT_N (2**17, see test_crypto.py) in
+    its record, and the app opens it at that cost."""
+    settings = Settings.from_env(api_env(data_dir))
+    with ServedApp(create_app(settings)) as server, \
+            httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
+        shared = ok(api.post("/share", data={"secret": "costly", "passphrase": "pw"}))
+        pointer = bytes.fromhex(crypto.storage_id("m:", shared["metadata_key"])[2:])
+        storage = server.app.state.store.storage
+        raw = server.call(storage.get(crypto.storage_id("p:", shared["secret_key"])))
+        assert raw is not None and raw.startswith(pointer)
+        log2_n = crypto.SCRYPT_N.bit_length() - 1
+        assert raw[len(pointer):][:3] == bytes((2, 1, log2_n))  # v2, passphrase, log2 N
+        revealed = ok(api.post(f"/secret/{shared['secret_key']}", data={"passphrase": "pw"}))
+        assert revealed["value"] == "costly"
+
+
 @pytest.mark.parametrize("ttl, expected", [
     ("10", 60),                      # clamped up to the minimum
     ("99999999999", 30 * 86400),     # clamped down to MAX_TTL
@@ -278,7 +297,7 @@ def test_nothing_to_share(sqlite_api: httpx.Client, data: dict):
 
 def test_an_oversized_secret_is_refused_clearly(data_dir: Path):
     settings = Settings.from_env(api_env(data_dir, MAX_SECRET_BYTES="100"))
-    with ServedApp(create_app(settings)) as server:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
         url = server.url + "/api/v1"
         body = v1_error(httpx.post(url + "/share", data={"secret": "é" * 51}),
                         "The secret is too long: 102 bytes; the limit is 100 bytes.", "400")
@@ -319,7 +338,7 @@ def test_unknown_routes_answer_json_not_found(sqlite_api: httpx.Client, method: 
 def test_a_store_that_is_down_answers_503_json(data_dir: Path):
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     settings = Settings.from_env(api_env(data_dir, REDIS_URL=dead, SERVER_KEY=TEST_SERVER_KEY))
-    with ServedApp(create_app(settings)) as server:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
         url = server.url + "/api/v1"
         for response in (httpx.get(url + "/status"),
                          httpx.get(url + "/private/abcdefghijklmnopqrstuvwxyz12345"),
@@ -371,7 +390,7 @@ def test_the_recent_index_names_nobody_reveals_no_key_and_survives_a_new_token(
     data_dir: Path,
 ):
     settings = Settings.from_env(api_env(data_dir))
-    with ServedApp(create_app(settings)) as server:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
         url = server.url + "/api/v1"
         shared = ok(httpx.post(url + "/share", data={"secret": "indexed"}, auth=ALICE))
         assert len(ok(httpx.get(url + "/private/recent", auth=ALICE))) == 1
@@ -385,7 +404,7 @@ def test_the_recent_index_names_nobody_reveals_no_key_and_survives_a_new_token(
         assert needle.encode() not in stored
 
     rotated = Settings.from_env(api_env(data_dir) | {"API_USERS": f"{ALICE[0]}:a-new-token-99"})
-    with ServedApp(create_app(rotated)) as server:
+    with ServedApp(create_app(rotated, scrypt_n=TEST_SCRYPT_N)) as server:
         url = server.url + "/api/v1"
         # The list belongs to the account, not to one token: a rotated token still
         # sees it, and the old token is refused.

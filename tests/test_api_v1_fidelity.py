@@ -16,7 +16,7 @@ import pytest
 
 from bot.config import Settings
 from bot.web.app import create_app
-from tests.support.servers import TEST_SERVER_KEY, ServedApp
+from tests.support.servers import TEST_SCRYPT_N, TEST_SERVER_KEY, ServedApp
 from tests.test_api_v1 import (
     ALICE,
     BOB,
@@ -36,7 +36,7 @@ def served_api(request: pytest.FixtureRequest, data_dir: Path, **extra: str) -> 
     if request.param == "redis":
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
         env["SERVER_KEY"] = TEST_SERVER_KEY  # every replica seals with the same key
-    return ServedApp(create_app(Settings.from_env(env)))
+    return ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N))
 
 
 @pytest.fixture(params=["sqlite", "redis"])

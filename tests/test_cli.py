@@ -32,7 +32,7 @@ from bot.web.app import create_app
 from tests.support import fake_ots
 from tests.support.fake_ots import FakeOTS
 from tests.support.hostile_http import MIB, HostileServer, bomb, drip, endless, gzip_bomb
-from tests.support.servers import ServedApp, free_port
+from tests.support.servers import TEST_SCRYPT_N, ServedApp, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE = ("alice@example.com", "alice-cli-token-0123456789")
@@ -54,7 +54,7 @@ class Run:
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     env = {"DATA_DIR": str(tmp_path_factory.mktemp("cli-app")), "PUBLIC_URL": "http://ots.test",
            "API_USERS": f"{ALICE[0]}:{ALICE[1]}"}
-    with ServedApp(create_app(Settings.from_env(env))) as served:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as served:
         yield served
 
 

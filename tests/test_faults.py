@@ -24,7 +24,13 @@ from bot.backends import crypto
 from bot.config import Settings
 from bot.web.app import create_app
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import TEST_SERVER_KEY, LocalHTTPFake, RedisServer, ServedApp
+from tests.support.servers import (
+    TEST_SCRYPT_N,
+    TEST_SERVER_KEY,
+    LocalHTTPFake,
+    RedisServer,
+    ServedApp,
+)
 from tests.support.slack_requests import SIGNING_SECRET, command_body, post_signed
 
 LINK = re.compile(r"http://ots\.test/secret/([0-9a-z]{31,})")
@@ -56,7 +62,7 @@ def app_on_own_redis(
         "SLACK_API_URL": fake_slack.api_url,
         "SERVER_KEY": TEST_SERVER_KEY,
     })
-    with ServedApp(create_app(settings)) as server:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
         yield server
 
 
@@ -224,7 +230,8 @@ def test_a_receipt_that_cannot_be_updated_does_not_lose_the_revealed_secret(
     limited_url = own_redis.url.replace("redis://", "redis://no-receipts:pw@")
     owner = Settings.from_env({"REDIS_URL": own_redis.url, "DATA_DIR": str(tmp_path)})
     limited = Settings.from_env({"REDIS_URL": limited_url, "DATA_DIR": str(tmp_path)})
-    with ServedApp(create_app(owner)) as full, ServedApp(create_app(limited)) as app:
+    with ServedApp(create_app(owner, scrypt_n=TEST_SCRYPT_N)) as full, \
+            ServedApp(create_app(limited, scrypt_n=TEST_SCRYPT_N)) as app:
         created = api_share(full, "taken while receipts are down").json()
         revealed = api_reveal(app, created["secret_key"])
         assert revealed.status_code == 200
@@ -376,7 +383,7 @@ def test_the_slack_ack_does_not_wait_for_a_hanging_ots_service(
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": fake_slack.api_url,
         })
-        with ServedApp(create_app(settings)) as server:
+        with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
             fake_slack.reset()
             body = command_body("held up", response_url=fake_slack.response_url())
             ack = post_signed(server.url, body)
@@ -408,7 +415,7 @@ def test_the_reveal_modal_ack_does_not_wait_for_a_hanging_ots_service(
             "SLACK_BOT_TOKEN": fake_slack.token, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": fake_slack.api_url,
         })
-        with ServedApp(create_app(settings)) as server:
+        with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as server:
             metadata = {"k": "a" * 31, "to": "U0BOB", "from": "U0ALICE", "p": 0}
             # As the Reveal button would have made it: signed under the app's key.
             signed = trust.pack(load_server_key(settings), trust.REVEAL_MODAL, metadata)

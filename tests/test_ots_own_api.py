@@ -19,7 +19,7 @@ from bot.backends.onetimesecret import OnetimeSecretBackend, new_client
 from bot.config import Settings
 from bot.errors import NotAuthorized, SecretNotFound
 from bot.web.app import create_app
-from tests.support.servers import ServedApp
+from tests.support.servers import TEST_SCRYPT_N, ServedApp
 
 ALICE = ("alice@example.com", "alice-token-0123456789abcdef")
 
@@ -28,7 +28,7 @@ ALICE = ("alice@example.com", "alice-token-0123456789abcdef")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     env = {"DATA_DIR": str(tmp_path_factory.mktemp("own-api")), "PUBLIC_URL": "http://ots.test",
            "API_USERS": f"{ALICE[0]}:{ALICE[1]}"}
-    with ServedApp(create_app(Settings.from_env(env))) as served:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as served:
         yield served
 
 

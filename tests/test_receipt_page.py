@@ -14,13 +14,13 @@ import pytest
 
 from bot.config import Settings
 from bot.web.app import create_app
-from tests.support.servers import ServedApp, free_port
+from tests.support.servers import TEST_SCRYPT_N, ServedApp, free_port
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     env = {"DATA_DIR": str(tmp_path_factory.mktemp("receipts")), "PUBLIC_URL": "http://ots.test"}
-    with ServedApp(create_app(Settings.from_env(env))) as served:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as served:
         yield served
 
 
@@ -121,7 +121,7 @@ def test_an_unknown_receipt(web: httpx.Client, key: str):
 
 def test_a_store_that_is_down_shows_a_503_page(data_dir: Path):
     env = {"DATA_DIR": str(data_dir), "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    with ServedApp(create_app(Settings.from_env(env))) as server:
+    with ServedApp(create_app(Settings.from_env(env), scrypt_n=TEST_SCRYPT_N)) as server:
         key = "abcdefghijklmnopqrstuvwxyz12345"
         for response in (httpx.get(f"{server.url}/private/{key}"),
                          httpx.post(f"{server.url}/private/{key}/burn")):

@@ -28,7 +28,7 @@ from bot.web import limits, pages
 from bot.web.app import create_app
 from tests.support.browser import is_problem, open_tab
 from tests.support.fake_slack import FakeSlack
-from tests.support.servers import RedisServer, ServedApp
+from tests.support.servers import TEST_SCRYPT_N, RedisServer, ServedApp
 from tests.support.slack_world import (
     KINDS,
     SlackWorld,
@@ -361,7 +361,7 @@ def test_in_distribution_mode_each_link_speaks_with_its_own_workspace(
     """A link answered by a stranger (no Slack request to take a token from) reaches
     the requester through their own workspace's installation, on the page and in the DM."""
     settings = Settings.from_env(distribution_env(fake_slack, tmp_path / "data"))
-    with ServedApp(create_app(settings)) as app:
+    with ServedApp(create_app(settings, scrypt_n=TEST_SCRYPT_N)) as app:
         for grant in (ALPHA, BETA):
             assert install(app, fake_slack, grant).status_code == 200
         for team in ("T0ALPHA", "T0BETA"):

@@ -166,6 +166,7 @@ def test_a_request_is_answered_once(world: SlackWorld) -> None:
     second = open_answer_form(world, dm, bob)  # another device, before the first was sent
     assert answer(world, first, bob, secret="first") is None
     world.dms(alice)
+    updates_of(world, bob)  # the answer is recorded (then Bob's DM rewritten) after Alice's DM
     # The second form, and a replay of the first, make nothing.
     for form in (second, first):
         refused = answer(world, form, bob, secret="second")

@@ -66,6 +66,13 @@ class ServedApp:
         self._thread.join(timeout=15)
 
 
+# scrypt's cost (N) for apps in tests that are not about the cost: a passphrase check
+# takes about a millisecond instead of ~0.3 s of CPU and 128 MiB. A secret keeps its own
+# N, so nothing else changes. The production cost (crypto.SCRYPT_N) is checked in
+# tests/test_crypto.py, tests/test_embedded_store.py and, through create_app's default,
+# tests/test_api_v1.py.
+TEST_SCRYPT_N = 2**10
+
 # What replicas sharing a Redis are given as SERVER_KEY in tests (32 bytes, base64url).
 TEST_SERVER_KEY = "dGVzdC1zZXJ2ZXIta2V5LW9mLXRoaXJ0eS10d28tYnk"
 
@@ -142,7 +149,10 @@ class LocalHTTPFake:
     starts it and stops it again.
     """
 
-    def _serve(self, handler: type[BaseHTTPRequestHandler], poll: float = 0.5) -> None:
+    def _serve(self, handler: type[BaseHTTPRequestHandler], poll: float = 0.02) -> None:
+        # `poll`: how often serve_forever looks at its shutdown flag. `with fake:` ends in
+        # shutdown(), which waits for that look: stdlib's 0.5 s made every test with a
+        # fake Slack half a second longer.
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
