@@ -122,6 +122,18 @@ async def race_all(urls: list[str], shared: list[Shared]) -> list[list[Answer]]:
         return list(await asyncio.gather(*(one(i, s) for i, s in enumerate(shared))))
 
 
+async def warm_up(urls: list[str]) -> None:
+    """Fill both processes' store connection pools first, so neither starts the race
+    behind by opening connections while the other already has them."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def miss(url: str) -> None:
+            async with session.post(f"{url}/api/v1/secret/{'w' * 31}") as response:
+                assert response.status == 404
+
+        await asyncio.gather(*(miss(url) for url in urls for _ in range(SECRETS_RACED_AT_ONCE)))
+
+
 async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bool,
                        count: int = SECRETS
                        ) -> tuple[list[Shared], list[list[Answer]], list[str]]:
@@ -137,7 +149,7 @@ async def run_scenario(env: dict[str, str], urls: list[str], with_passphrase: bo
 
 
 def check_exactly_once(shared: list[Shared], answers: list[list[Answer]],
-                       after: list[str]) -> None:
+                       after: list[str], every_winner: Counter[int]) -> None:
     assert len(answers) == len(shared)
     winners: Counter[int] = Counter()
     other_bodies: set[str] = set()
@@ -151,8 +163,8 @@ def check_exactly_once(shared: list[Shared], answers: list[list[Answer]],
         winners[delivered[0].server] += 1
     # No "not found" answer carries any secret.
     assert not any(s.value in body for s in shared for body in other_bodies)
-    # Both processes won races: the secrets really were contended across processes.
-    assert set(winners) == {0, 1}, winners
+    # Which process won each race: the test checks over both scenarios that each won some.
+    every_winner.update(winners)
     # Every receipt says received, and nothing is left in the store to reveal.
     assert after == ["received"] * len(shared)
 
@@ -164,5 +176,13 @@ def test_every_secret_is_delivered_exactly_once(
     """Plain secrets, then passphrase secrets, raced through the same two processes."""
     urls = [server.url for server in two_servers]
     count = SECRETS if store_kind in ("sqlite", "redis") else TOPOLOGY_SECRETS
+    asyncio.run(warm_up(urls))
+    winners: Counter[int] = Counter()
     for with_passphrase in (False, True):
-        check_exactly_once(*asyncio.run(run_scenario(store_env, urls, with_passphrase, count)))
+        check_exactly_once(
+            *asyncio.run(run_scenario(store_env, urls, with_passphrase, count)), winners
+        )
+    # Both processes won races: the secrets really were contended across processes.
+    # (Over both scenarios: on Cluster and Sentinel, with fewer secrets, one process can
+    # be ahead for a whole scenario when the machine is busy.)
+    assert set(winners) == {0, 1}, winners
