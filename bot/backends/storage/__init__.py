@@ -92,8 +92,12 @@ def settle_received(raw: bytes, now: int, sid: str) -> bytes | None:
     What `take_settle` does to the receipt, in Python (SQLite). The Redis script does
     the same in Lua (`_TAKE_SETTLE`); the storage contract tests hold both to it.
     """
-    record = json.loads(raw)
-    if record.get("state") not in ("new", "viewed") or record.get("sid") != sid:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None  # not a receipt this app wrote: left as it is
+    if (not isinstance(record, dict) or record.get("state") not in ("new", "viewed")
+            or record.get("sid") != sid):
         return None
     record.update(state="received", updated=now, received=now, sk=None)
     return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()

@@ -450,7 +450,8 @@ class RedisStorage:
                 await self._redis.initialize()  # learns the slots once, and after a failover
                 node = self._redis.get_node_from_key(keys[0])
                 cpipe = self._redis.pipeline()
-                cpipe.evalsha(script.sha, len(keys), *keys, *args)
+                # execute_command: redis-py blocks `evalsha` in a cluster pipeline.
+                cpipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 cpipe.execute_command(
                     "WAIT", self._wait_replicas, self._wait_ms, target_nodes=node
                 )
