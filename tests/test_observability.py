@@ -379,3 +379,46 @@ def test_two_workers_report_one_sum_and_log_json(tmp_path: Path) -> None:
     (kept,) = [e for e in entries if "metrics of the 2 workers" in str(e["message"])]
     directory = Path(str(kept["message"]).rsplit(" ", 1)[1])
     assert directory.name.startswith("ots-metrics-") and not directory.exists()
+
+
+def test_the_route_read_off_the_endpoint_is_the_one_matching_finds(tmp_path: Path) -> None:
+    """Requests are labelled by the endpoint the router chose (no second matching);
+    for every route of the app that gives what matching the routes again gives."""
+    from starlette.routing import BaseRoute, Mount, Route
+
+    from bot.web.observe import route_template, templates_by_endpoint
+
+    app = create_app(Settings.from_env({"DATA_DIR": str(tmp_path), "METRICS_TOKEN": TOKEN}))
+    routes = app.router.routes
+    found = templates_by_endpoint(routes)
+
+    def walk(items: list[BaseRoute], prefix: str = "") -> Iterator[tuple[object, str]]:
+        for route in items:
+            if isinstance(route, Mount):
+                yield from walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route):
+                yield route.endpoint, prefix + route.path
+
+    checked = 0
+    for endpoint, template in walk(routes):
+        if found.get(id(endpoint)) is None:
+            continue  # shared by two templates: matched again, as before
+        path = re.sub(r"\{[^}:]+(:path)?\}", "k3y", template)
+        for method in sorted(getattr(route_for(routes, endpoint), "methods", None) or {"GET"}):
+            scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+            assert route_template(routes, scope) == found[id(endpoint)] == template
+            checked += 1
+    assert checked > 20
+
+
+def route_for(routes: list[object], endpoint: object) -> object:
+    from starlette.routing import Mount, Route
+
+    for route in routes:
+        if isinstance(route, Mount):
+            inner = route_for(route.routes, endpoint)
+            if inner is not None:
+                return inner
+        elif isinstance(route, Route) and route.endpoint is endpoint:
+            return route
+    return None
