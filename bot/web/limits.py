@@ -67,6 +67,7 @@ SLACK_MAX_BYTES = 1024 * 1024
 CREATE = "create"
 REVEAL = "reveal"
 DELIVER = "deliver"  # links sent to an API `recipient`: counted per user and per address
+NAMES_KEPT = 4096  # counter names a limiter remembers (clients seen in this window)
 
 
 class Counter(Protocol):
@@ -256,6 +257,9 @@ class RateLimiter:
         self.limits = {kind: limit for kind, limit in limits.items() if limit > 0}
         self.window = window
         self._clock = clock
+        # (kind, address) -> (window index, counter name): the keyed hash is made once
+        # per client and window, not on every request. Only names, in memory; bounded.
+        self._names: dict[tuple[str, str], tuple[int, str]] = {}
 
     def applies_to(self, kind: str) -> bool:
         return kind in self.limits
@@ -265,8 +269,15 @@ class RateLimiter:
         now = self._clock()
         index = int(now // self.window)
         retry_after = max(1, int((index + 1) * self.window - now))
-        bucket = client_bucket(client, self.ipv6_prefix)
-        key = self._key.hash_id(f"rl:{kind}:", f"{bucket}|{index}")
+        known = self._names.get((kind, client))
+        if known is not None and known[0] == index:
+            key = known[1]
+        else:
+            bucket = client_bucket(client, self.ipv6_prefix)
+            key = self._key.hash_id(f"rl:{kind}:", f"{bucket}|{index}")
+            if len(self._names) >= NAMES_KEPT:
+                self._names.clear()
+            self._names[(kind, client)] = (index, key)
         return Count(key, self.window, self.limits[kind]), retry_after
 
     async def hit(self, kind: str, client: str) -> Decision:
