@@ -255,7 +255,7 @@ class EmbeddedStore:
         )
         if not stored:
             raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
-        metrics.SECRETS.labels(event="created").inc()
+        metrics.SECRET_EVENTS["created"].inc()
         if custid != "anon" and self._listeners:
             await self.storage.index_add(
                 _EXPIRY_INDEX, metadata_id.encode(), _surely_gone(record), self.max_ttl * 2
@@ -297,7 +297,7 @@ class EmbeddedStore:
             taken = await self._take_settle(secret_key, plain_id)
             if taken.value is not None:
                 value = self._open(taken.value, secret_key, plain_id, None)
-                metrics.SECRETS.labels(event="revealed").inc()
+                metrics.SECRET_EVENTS["revealed"].inc()
                 receipt_id = self._receipt_id(secret_key, taken.value)
                 if taken.settled is not None:
                     await self._settled(receipt_id, taken.settled, "received", via)
@@ -321,7 +321,7 @@ class EmbeddedStore:
             value, raw = await self._reveal_with_passphrase(
                 secret_key, passphrase or None, via, protected
             )
-        metrics.SECRETS.labels(event="revealed").inc()
+        metrics.SECRET_EVENTS["revealed"].inc()
         try:
             await self._mark(self._receipt_id(secret_key, raw), "received", via)
         except BackendUnavailable:
@@ -406,7 +406,7 @@ class EmbeddedStore:
 
     async def _burn_after_attempts(self, secret_id: str, receipt_id: str) -> None:
         if await self.storage.delete(secret_id):
-            metrics.SECRETS.labels(event="burned").inc()
+            metrics.SECRET_EVENTS["burned"].inc()
             await self._mark(receipt_id, "burned", "attempts")
 
     async def _life_left(self, receipt_id: str) -> int:
@@ -492,7 +492,7 @@ class EmbeddedStore:
             await self._check_passphrase(secret_key, secret_id, passphrase or None)
         if not await self.storage.delete(secret_id):
             raise SecretNotFound
-        metrics.SECRETS.labels(event="burned").inc()
+        metrics.SECRET_EVENTS["burned"].inc()
         try:
             record = await self._mark(metadata_id, "burned", "burn") or record
         except BackendUnavailable:
@@ -718,7 +718,7 @@ class EmbeddedStore:
         if self._state(self._load(metadata_id, raw)) == "expired":
             record = await self._mark(metadata_id, "expired", "expiry")
             if record is not None and record["state"] == "expired":
-                metrics.SECRETS.labels(event="expired").inc()
+                metrics.SECRET_EVENTS["expired"].inc()
 
     async def expiry_backlog(self) -> int:
         """Expiry notices due but not yet sent (0 when nobody listens)."""
