@@ -79,6 +79,9 @@ class Taken:
     other: bytes | None = None
     receipt: bytes | None = None
     settled: bytes | None = None
+    # The record was taken but its receipt could not be read or written (the store
+    # refused that step): the reveal stands, with a stale receipt.
+    unsettled: bool = False
 
 
 RECEIPT_POINTER = 32  # bytes: a secret record starts with its receipt's hash

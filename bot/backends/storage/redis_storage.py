@@ -119,11 +119,14 @@ return 1
 
 # A reveal: count (ARGV[3] == "1": KEYS[3]), take KEYS[1] (else read KEYS[2]), and
 # mark the receipt it points to received if it names this record (its "sid" is
-# ARGV[6]), as `settle_received` does. The receipt's
-# name comes from the record (its first 32 bytes): it shares the record's hash tag,
-# so on Cluster it is in this slot. The INCR comes first: on a full store it is
-# refused (OOM) before anything is taken; after the GETDEL the receipt's SET runs
-# even on a full store (Redis lets a script that has written finish).
+# ARGV[6]), as `settle_received` does. The receipt's name comes from the record
+# (its first 32 bytes): it shares the record's hash tag, so on Cluster it is in
+# this slot. The INCR comes first: on a full store it is refused (OOM) before
+# anything is taken; after the GETDEL the receipt's SET runs even on a full store
+# (Redis lets a script that has written finish). Once the record is taken nothing
+# may fail the script (a script is not rolled back: its caller would hear "refused"
+# for a secret that is gone), so the receipt's steps are pcall'ed; a refused one
+# (an ACL, a wrong type) answers the fifth field, and the reveal goes on.
 _TAKE_SETTLE = """
 if ARGV[3] == '1' then
     local count = redis.call('INCR', KEYS[3])
@@ -136,7 +139,8 @@ local pointer = string.gsub(string.sub(value, 1, 32), '.', function(c)
     return string.format('%02x', string.byte(c))
 end)
 local name = ARGV[1] .. pointer
-local receipt = redis.call('GET', name)
+local receipt = redis.pcall('GET', name)
+if type(receipt) == 'table' then return {1, value, false, false, 1} end
 if not receipt then return {1, value} end
 local ok, record = pcall(cjson.decode, receipt)
 if ok and type(record) == 'table' and record.sid == ARGV[6]
@@ -147,7 +151,8 @@ if ok and type(record) == 'table' and record.sid == ARGV[6]
     record.received = now
     record.sk = cjson.null
     local settled = cjson.encode(record)
-    redis.call('SET', name, settled, 'KEEPTTL')
+    local done = redis.pcall('SET', name, settled, 'KEEPTTL')
+    if type(done) == 'table' and done.err then return {1, value, receipt, false, 1} end
     return {1, value, receipt, settled}
 end
 return {1, value, receipt}
@@ -496,6 +501,7 @@ class RedisStorage:
             None,
             answer[2] if len(answer) > 2 else None,
             answer[3] if len(answer) > 3 else None,
+            unsettled=len(answer) > 4 and bool(answer[4]),
         )
 
     # -- single keys ------------------------------------------------------------

@@ -238,7 +238,16 @@ class SQLiteStorage:
                 receipt = bytes(found[0])
                 settled = settle_received(receipt, now, sid)
                 if settled is not None:
-                    c.execute("UPDATE kv SET value = ? WHERE key = ?", (settled, receipt_id))
+                    # The take stands even if the receipt's write fails (a full disk):
+                    # a stale receipt is the lesser harm, as on Redis.
+                    c.execute("SAVEPOINT receipt")
+                    try:
+                        c.execute("UPDATE kv SET value = ? WHERE key = ?", (settled, receipt_id))
+                    except sqlite3.Error:
+                        c.execute("ROLLBACK TO receipt")
+                        return Taken(value, None, receipt, None, unsettled=True)
+                    finally:
+                        c.execute("RELEASE receipt")
                 return Taken(value, None, receipt, settled)
 
         taken = await self._run(op)
