@@ -39,7 +39,7 @@ from bot.backends.base import (
     Revealed,
     SecretEvent,
 )
-from bot.backends.storage import Storage, Taken, claim_count
+from bot.backends.storage import Count, Storage, Taken, claim_count
 from bot.errors import (
     BackendUnavailable,
     InvalidRequest,
@@ -312,9 +312,7 @@ class EmbeddedStore:
             # A key made before slot tags: its records have the old names, in slots
             # of their own on Cluster, so one step each (count first: nothing is
             # taken over the limit).
-            count = claim_count("reveal")
-            if count is not None and await self.storage.incr(count.key, count.ttl) > count.limit:
-                raise OverLimit
+            await self._count_apart(claim_count("reveal"))
             raw = await self.storage.take(plain_id)
             protected = None
         if raw is not None:
@@ -354,6 +352,19 @@ class EmbeddedStore:
             return await self.storage.take_settle(
                 plain_id, other=other, receipt_prefix=prefix, sid=sid, now=now
             )
+
+    async def _count_apart(self, count: Count | None) -> None:
+        """A reveal's count in a step of its own (keys made before slot tags)."""
+        if count is None:
+            return
+        try:
+            counted = await self.storage.incr(count.key, count.ttl)
+        except StoreFull:
+            _full.warning("full", "the store is full: reveals go on without counting them "
+                          "(rate limit)")
+            return
+        if counted > count.limit:
+            raise OverLimit
 
     def _receipt_id(self, secret_key: str, raw: bytes) -> str:
         """The receipt's id from a secret record's pointer (its first 32 bytes)."""
