@@ -96,3 +96,9 @@ class StoreFull(BackendUnavailable):
     Reads and deletes still work: reveals and burns, which free space, must go on."""
 
     default_message = "The secret store is full right now. Please try again later."
+
+
+class OverLimit(Exception):  # noqa: N818 (a decision, not a failure)
+    """A rate-limit counter counted in the same store round trip as the work itself
+    went over its limit: nothing was stored or taken. Not a BackendError: no layer
+    may read it as a store failure; the rate-limit middleware answers it (429)."""

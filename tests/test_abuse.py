@@ -357,6 +357,32 @@ def test_client_addresses_are_not_stored_in_clear() -> None:
     assert not any("203.0.113.7" in key for key in seen)
 
 
+def test_each_window_and_client_counts_apart() -> None:
+    """Counter names are remembered per client and window: a new window, or another
+    client, gets a new name (a fresh count), never the last one's."""
+    import asyncio
+
+    from bot.web.limits import RateLimiter
+
+    seen: list[str] = []
+
+    class Counts:
+        async def incr(self, key: str, ttl: int) -> int:
+            seen.append(key)
+            return seen.count(key)
+
+    now = [130.0]
+    limiter = RateLimiter(
+        Counts(), {"reveal": 1}, 60, key=ServerKey.generate(), clock=lambda: now[0]
+    )
+    assert asyncio.run(limiter.hit("reveal", "203.0.113.7")).allowed
+    assert not asyncio.run(limiter.hit("reveal", "203.0.113.7")).allowed
+    assert asyncio.run(limiter.hit("reveal", "198.51.100.2")).allowed
+    now[0] = 180.0  # the next window
+    assert asyncio.run(limiter.hit("reveal", "203.0.113.7")).allowed
+    assert len(set(seen)) == 3
+
+
 def test_limit_is_shared_by_two_apps_on_one_store(tmp_path: Path) -> None:
     env = {"DATA_DIR": str(tmp_path), "RATE_LIMIT_REVEAL": "4", "RATE_LIMIT_WINDOW": "600"}
     key = ServerKey.generate()  # replicas share SERVER_KEY (or the key file)

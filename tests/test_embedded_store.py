@@ -139,7 +139,10 @@ def unique(label: str) -> str:
 async def test_a_secret_reveals_once(store: EmbeddedStore, passphrase: str | None) -> None:
     value = unique("value") + " ünïcode \U0001f511"
     receipt = await store.share(value, passphrase=passphrase)
-    assert receipt.secret_key and re.fullmatch(r"[0-9a-z]{31}", receipt.secret_key)
+    # 31 random base36 characters, then the share's slot tag (4), as in the receipt key.
+    assert receipt.secret_key and re.fullmatch(r"[0-9a-z]{35}", receipt.secret_key)
+    assert receipt.secret_key[-4:] == receipt.metadata_key[-4:]
+    assert receipt.secret_key[:31] != receipt.metadata_key[:31]
     assert store.secret_url(receipt.secret_key) == f"http://ots.test/secret/{receipt.secret_key}"
     assert await store.peek(receipt.secret_key) is bool(passphrase)
     assert await store.peek(receipt.secret_key) is bool(passphrase)  # peeking never consumes
@@ -383,16 +386,20 @@ async def test_a_right_passphrase_after_the_limit_is_spent_is_refused(storage: S
     assert (await store.receipt(receipt.metadata_key)).state == "burned"
 
 
-async def test_a_ciphertext_moved_to_another_receipt_does_not_open(storage: Storage) -> None:
+async def test_a_ciphertext_moved_to_another_receipt_does_not_open(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The receipt pointer stored with a ciphertext is bound into it: an edited copy of
-    the store cannot make one secret's reveal mark another secret's receipt."""
+    the store cannot make one secret's reveal mark another secret's receipt, even one
+    in the same slot (the reveal's script settles only the receipt naming its record)."""
     store = make_store(storage)
+    monkeypatch.setattr(crypto, "new_tag", lambda: "same")
     victim = await store.share(unique("victim"), owner="U1")
     other = await store.share(unique("other"), owner="U1")
     secret_id = crypto.storage_id("s:", victim.secret_key or "")
     raw = await storage.take(secret_id)
     assert raw is not None
-    other_pointer = bytes.fromhex(crypto.storage_id("m:", other.metadata_key)[2:])
+    other_pointer = bytes.fromhex(crypto.digest_of(crypto.storage_id("m:", other.metadata_key)))
     await storage.put(secret_id, other_pointer + raw[32:], 60)
     with pytest.raises(BackendUnavailable):
         await store.reveal(victim.secret_key or "")

@@ -240,6 +240,11 @@ def test_a_full_redis_still_reveals_and_burns(own_redis: RedisProcess, tmp_path:
         admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) - 30_000)
         assert_not_ready(served, "out of memory")
 
+        # A key made before slot tags (31 characters) takes the old steps: its count,
+        # refused like any write, does not stand in its way either.
+        old = client.post(f"{served.url}/api/v1/secret/{'k' * 31}")
+        assert old.status_code == 404 and old.json()["message"] == "Unknown secret"
+
         # Reveals (page and API) and burns go on while Redis refuses writes.
         for i, (secret_key, metadata_key, value) in enumerate(kept):
             if i % 3 == 0:
@@ -281,6 +286,11 @@ def test_a_frozen_redis_never_reports_a_consumed_secret_as_untouched(
             body = share(client, served.url, f"frozen-{i}").json()
             shared.append((body["secret_key"], f"frozen-{i}"))
         answers: dict[str, httpx.Response] = {}
+        # One reveal first, as on any running server: Redis then knows the reveal's
+        # script, and the frozen server's queued calls run it (rather than answer
+        # NOSCRIPT, which takes nothing) when it wakes.
+        warm = share(client, served.url, "warm").json()["secret_key"]
+        assert client.post(f"{served.url}/api/v1/secret/{warm}").status_code == 200
 
         def reveal(index: int, secret_key: str) -> None:
             path = "/secret/" if index % 2 else "/api/v1/secret/"

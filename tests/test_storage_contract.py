@@ -8,16 +8,17 @@ two connections really compete, not just two tasks on one connection.
 from __future__ import annotations
 
 import asyncio
+import json
 import traceback
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from bot.backends.storage import Storage
+from bot.backends.storage import Count, Storage, Taken
 from bot.backends.storage.redis_storage import RedisStorage
 from bot.backends.storage.sqlite_storage import SQLiteStorage
-from bot.errors import BackendUnavailable
+from bot.errors import BackendUnavailable, OverLimit
 from tests.support.redis_topologies import redis_url_for
 from tests.support.servers import RedisServer
 
@@ -109,6 +110,139 @@ async def test_delete_is_true_only_for_the_remover(storage: Storage, other: Stor
     assert removed.count(True) == 1
     assert await storage.get("k") is None
     assert await storage.put("k", b"again", 60) is True
+
+
+# -- one round trip per request: put_all, take_settle -----------------------------
+#
+# The records of one share carry one hash tag ({t1}), as the embedded store names
+# them: on Redis Cluster the scripts' keys must be in one slot (redis-py refuses a
+# script whose keys are not), so these tests also show the names co-locate there.
+
+SID = "5" * 64  # the secret record's hash: its name and the receipt's "sid"
+POINTER = bytes(range(32))  # the receipt's hash, the first bytes of the record
+
+
+def share_names(tag: str = "t1", sid: str = SID) -> tuple[str, str, str]:
+    """(secret, receipt, secret with a passphrase) names of one share."""
+    return f"s:{{{tag}}}{sid}", f"m:{{{tag}}}{POINTER.hex()}", f"p:{{{tag}}}{sid}"
+
+
+def receipt_json(state: str = "new", sid: str = SID) -> bytes:
+    record = {"created": 1, "sid": sid, "sk": "c2VhbGVk", "state": state, "ttl": 60,
+              "updated": 1, "who": "c2VhbGVkIHBlb3BsZQ=="}
+    return json.dumps(record, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def take(storage: Storage, tag: str = "t1", count: Count | None = None) -> Taken:
+    secret, _, protected = share_names(tag)
+    return await storage.take_settle(
+        secret, other=protected, receipt_prefix=f"m:{{{tag}}}", sid=SID, now=1000, count=count
+    )
+
+
+async def test_put_all_stores_every_entry_or_none(storage: Storage, other: Storage) -> None:
+    secret, receipt, _ = share_names()
+    assert await storage.put_all([(receipt, b"receipt", 120), (secret, b"secret", 60)])
+    assert await other.get(receipt) == b"receipt"
+    assert await other.get(secret) == b"secret"
+    # One key of the next share collides: nothing of it is stored, nothing is changed.
+    fresh = share_names(sid="6" * 64)[0]
+    assert await other.put_all([(fresh, b"new", 60), (receipt, b"clash", 120)]) is False
+    assert await storage.get(fresh) is None
+    assert await storage.get(receipt) == b"receipt"
+
+
+async def test_concurrent_put_alls_store_exactly_one_share(
+    storage: Storage, other: Storage
+) -> None:
+    secret, receipt, _ = share_names()
+    stores = await racers(storage, other)
+    won = await asyncio.gather(*(
+        s.put_all([(receipt, b"r%d" % i, 120), (secret, b"s%d" % i, 60)])
+        for i, s in enumerate(stores)
+    ))
+    assert won.count(True) == 1
+    winner = won.index(True)
+    # Both records come from the same caller: no interleaving of two creates.
+    assert (await storage.get(receipt), await storage.get(secret)) == (
+        b"r%d" % winner, b"s%d" % winner)
+
+
+async def test_put_all_counts_first_and_stores_nothing_over_the_limit(storage: Storage) -> None:
+    count = Count("rl:create:client", 60, 2)
+    for n in range(2):
+        secret, receipt, _ = share_names(tag=f"c{n}")
+        assert await storage.put_all([(receipt, b"r", 120), (secret, b"s", 60)], count=count)
+    secret, receipt, _ = share_names(tag="c2")
+    with pytest.raises(OverLimit):
+        await storage.put_all([(receipt, b"r", 120), (secret, b"s", 60)], count=count)
+    assert await storage.get(secret) is None
+    assert await storage.get(receipt) is None
+    # Counted as `incr` counts: the refused call too.
+    assert await storage.get("rl:create:client") == b"3"
+
+
+async def test_take_settle_gives_the_record_once_and_settles_its_receipt_once(
+    storage: Storage, other: Storage
+) -> None:
+    secret, receipt, _ = share_names()
+    assert await storage.put_all(
+        [(receipt, receipt_json("viewed"), 120), (secret, POINTER + b"ciphertext", 60)]
+    )
+    got = await asyncio.gather(*(take(s) for s in await racers(storage, other)))
+    winners = [t for t in got if t.value is not None]
+    assert [t.value for t in winners] == [POINTER + b"ciphertext"]
+    assert all(t == Taken(None, None) for t in got if t.value is None)
+    assert winners[0].receipt == receipt_json("viewed")
+    settled = json.loads(winners[0].settled or b"")
+    assert settled == {**json.loads(receipt_json()), "state": "received", "updated": 1000,
+                       "received": 1000, "sk": None}
+    assert json.loads(await storage.get(receipt) or b"") == settled
+    assert await storage.get(secret) is None
+
+
+async def test_take_settle_reads_the_passphrase_record_when_there_is_nothing_to_take(
+    storage: Storage,
+) -> None:
+    assert await take(storage) == Taken(None, None)
+    _, _, protected = share_names()
+    assert await storage.put(protected, POINTER + b"sealed", 60)
+    assert await take(storage) == Taken(None, POINTER + b"sealed")
+    assert await storage.get(protected) == POINTER + b"sealed"  # read, not taken
+
+
+@pytest.mark.parametrize("stored", [receipt_json("burned"), receipt_json(sid="7" * 64),
+                                    b"not json"])
+async def test_take_settle_leaves_any_other_receipt_as_it_is(
+    storage: Storage, stored: bytes
+) -> None:
+    """Settled only from new or viewed, and only the receipt that names the record
+    taken (an edited pointer cannot settle another share's receipt)."""
+    secret, receipt, _ = share_names()
+    assert await storage.put_all([(receipt, stored, 120), (secret, POINTER + b"c", 60)])
+    taken = await take(storage)
+    assert (taken.value, taken.receipt, taken.settled) == (POINTER + b"c", stored, None)
+    assert await storage.get(receipt) == stored
+
+
+async def test_take_settle_without_a_receipt_still_takes(storage: Storage) -> None:
+    secret, _, _ = share_names()
+    assert await storage.put(secret, POINTER + b"c", 60)
+    assert await take(storage) == Taken(POINTER + b"c")
+
+
+async def test_take_settle_counts_first_and_takes_nothing_over_the_limit(
+    storage: Storage,
+) -> None:
+    count = Count("rl:reveal:client", 60, 1)
+    assert await take(storage, count=count) == Taken(None, None)  # counted: 1
+    secret, receipt, _ = share_names()
+    assert await storage.put_all([(receipt, receipt_json(), 120), (secret, POINTER + b"c", 60)])
+    with pytest.raises(OverLimit):
+        await take(storage, count=count)
+    assert await storage.get(secret) == POINTER + b"c"
+    assert await storage.get(receipt) == receipt_json()
+    assert await storage.get("rl:reveal:client") == b"2"
 
 
 # -- replace -------------------------------------------------------------------
@@ -233,6 +367,11 @@ async def test_everything_expires(storage: Storage) -> None:
     await storage.index_add("shortened", b"a", 1.0, 60)
     await storage.index_add("shortened", b"b", 2.0, 1)  # ...for the whole index
     await storage.put("alive", b"v", 60)
+    secret, receipt, _ = share_names("x1")
+    await storage.put_all([(receipt, receipt_json(), 1), (secret, POINTER + b"c", 60)])
+    assert (await take(storage, "x1")).settled is not None
+    briefly, _, _ = share_names("x2")
+    await storage.put_all([(briefly, POINTER + b"c", 1)])
     assert await storage.get("gone") == b"v"
     assert await storage.index_range("idx", 10) == [b"a"]
 
@@ -252,6 +391,9 @@ async def test_everything_expires(storage: Storage) -> None:
     assert await storage.index_range("refreshed", 10) == [b"b", b"a"]
     assert await storage.index_range("shortened", 10) == []
     assert await storage.get("alive") == b"v"
+    assert await storage.get(receipt) is None  # take_settle kept the receipt's expiry
+    assert await take(storage, "x2") == Taken(None, None)
+    assert await storage.put_all([(briefly, b"again", 60)]) is True  # expired: re-put
     await storage.index_add("idx", b"new", 2.0, 60)  # a new index: the expired one is gone
     assert await storage.index_range("idx", 10) == [b"new"]
 

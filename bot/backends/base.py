@@ -62,6 +62,9 @@ class Capabilities:
     # The longest lifetime the backend keeps, if it has a limit of its own (it
     # would silently shorten a longer one); None: MAX_TTL alone decides.
     max_ttl: int | None = None
+    # A create or reveal takes the request's rate-limit count (`claim_count`) into
+    # its own store round trip, before any work (bot/web/limits.py).
+    counts_in_store: bool = False
 
 
 @dataclass(frozen=True)

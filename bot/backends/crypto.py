@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 KEY_LENGTH = 31  # base36 digits: 36**31 > 2**160
+TAG_LENGTH = 4  # a slot tag's base36 characters, after the random ones
+TAGGED_KEY_LENGTH = KEY_LENGTH + TAG_LENGTH
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _VERSION = 2
 _FLAG_PASSPHRASE = 1
@@ -43,19 +45,51 @@ class DecryptionFailed(Exception):
     """Wrong key or passphrase, or tampered data. Carries no detail on purpose."""
 
 
-def new_key() -> str:
-    """A random lowercase base36 id of 31 characters (160 bits of entropy)."""
+def new_key(tag: str = "") -> str:
+    """A random lowercase base36 id of 31 characters (160 bits of entropy), then `tag`.
+
+    The secret_key and metadata_key of one share end with the same slot tag
+    (`new_tag`): their records then share a Redis Cluster slot, so one script can
+    touch both. The tag is not part of the 160 random bits: it is no secret.
+    """
     number = int.from_bytes(_random.token_bytes(20), "big")
     digits = []
     for _ in range(KEY_LENGTH):
         number, digit = divmod(number, 36)
         digits.append(_ALPHABET[digit])
-    return "".join(reversed(digits))
+    return "".join(reversed(digits)) + tag
+
+
+def new_tag() -> str:
+    """A random slot tag: TAG_LENGTH base36 characters (36**4 values over 16384 slots)."""
+    return "".join(_random.choice(_ALPHABET) for _ in range(TAG_LENGTH))
+
+
+def slot_tag(key: str) -> str:
+    """The slot tag a key ends with, or "" for a key without one (made before tags)."""
+    if len(key) == TAGGED_KEY_LENGTH and key[-TAG_LENGTH:].isalnum() and key.isascii():
+        return key[-TAG_LENGTH:].lower()
+    return ""
 
 
 def storage_id(prefix: str, key: str) -> str:
-    """Where a record lives: a hash of its key, so storage never holds the key."""
-    return prefix + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """Where a record lives: a hash of its key, so storage never holds the key.
+
+    A key with a slot tag gets it as a Redis hash tag, `s:{tag}<hash>`: every record
+    of one share (secret, receipt, attempt counter) hashes to the same Cluster slot.
+    A key made before tags keeps its old name, `s:<hash>`, so it is still found.
+    """
+    return named(prefix, slot_tag(key), hashlib.sha256(key.encode("utf-8")).hexdigest())
+
+
+def named(prefix: str, tag: str, digest: str) -> str:
+    """The storage id of a record from its key's hash (hex) and slot tag."""
+    return f"{prefix}{{{tag}}}{digest}" if tag else prefix + digest
+
+
+def digest_of(record_id: str) -> str:
+    """The hash part of a storage id (what `named` was given)."""
+    return record_id[-64:]
 
 
 def seal(

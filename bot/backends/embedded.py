@@ -39,11 +39,20 @@ from bot.backends.base import (
     Revealed,
     SecretEvent,
 )
-from bot.backends.storage import Storage
-from bot.errors import BackendUnavailable, InvalidRequest, SecretNotFound, WrongPassphrase
+from bot.backends.storage import Count, Storage, Taken, claim_count
+from bot.errors import (
+    BackendUnavailable,
+    InvalidRequest,
+    OverLimit,
+    SecretNotFound,
+    StoreFull,
+    WrongPassphrase,
+)
+from bot.logs import Throttled
 from bot.serverkey import ServerKey, Unsealable
 
 log = logging.getLogger(__name__)
+_full = Throttled(log)
 
 MIN_TTL = 60
 GENERATE_LENGTH = 12
@@ -79,6 +88,7 @@ class EmbeddedStore:
         pushes_events=True,
         counts_passphrase_attempts=True,
         holds_slack_recipients=True,
+        counts_in_store=True,
     )
 
     def __init__(
@@ -206,10 +216,13 @@ class EmbeddedStore:
     ) -> Receipt:
         ttl = self.clamp_ttl(ttl)
         now = int(self._clock())
-        secret_key, metadata_key = crypto.new_key(), crypto.new_key()
+        # One slot tag for both keys: every record of this share is in one Redis
+        # Cluster slot, so a create and a reveal are one script each.
+        tag = crypto.new_tag()
+        secret_key, metadata_key = crypto.new_key(tag), crypto.new_key(tag)
         metadata_id = crypto.storage_id("m:", metadata_key)
         secret_id = crypto.storage_id("p:" if passphrase else "s:", secret_key)
-        pointer = bytes.fromhex(metadata_id[2:])
+        pointer = bytes.fromhex(crypto.digest_of(metadata_id))
         if passphrase:
             # scrypt takes ~0.3 s of CPU: keep it off the event loop.
             sealed = await asyncio.to_thread(
@@ -225,18 +238,24 @@ class EmbeddedStore:
             "ttl": ttl,
             "passphrase_required": bool(passphrase),
             "recipient": list(recipient),
+            # The secret record this receipt is for: a reveal settles only its own
+            # receipt, even if a record's (unauthenticated) pointer was edited.
+            "sid": crypto.digest_of(secret_id),
             **({"domain": share_domain} if share_domain else {}),
             "sk": _b64(
                 crypto.seal(secret_key.encode(), metadata_key, metadata_id.encode())
             ),
         }
-        # Receipt first: if the secret write then fails, what is left is an
-        # orphaned receipt, never a secret nobody can see the state of.
-        stored = await self.storage.put(metadata_id, self._dump(metadata_id, record), 2 * ttl)
-        stored = stored and await self.storage.put(secret_id, pointer + sealed, ttl)
+        # Receipt and secret in one step (with the request's rate-limit count, when
+        # the middleware left one): both are stored or neither, in one round trip.
+        stored = await self.storage.put_all(
+            [(metadata_id, self._dump(metadata_id, record), 2 * ttl),
+             (secret_id, pointer + sealed, ttl)],
+            count=claim_count("create"),
+        )
         if not stored:
             raise BackendUnavailable("Could not store the secret: a key collided. Try again.")
-        metrics.SECRETS.labels(event="created").inc()
+        metrics.SECRET_EVENTS["created"].inc()
         if custid != "anon" and self._listeners:
             await self.storage.index_add(
                 _EXPIRY_INDEX, metadata_id.encode(), _surely_gone(record), self.max_ttl * 2
@@ -274,25 +293,89 @@ class EmbeddedStore:
         if not _plausible_key(secret_key):
             raise SecretNotFound
         plain_id = crypto.storage_id("s:", secret_key)
-        raw = await self.storage.take(plain_id)
+        if crypto.slot_tag(secret_key):
+            taken = await self._take_settle(secret_key, plain_id)
+            if taken.value is not None:
+                value = self._open(taken.value, secret_key, plain_id, None)
+                metrics.SECRET_EVENTS["revealed"].inc()
+                receipt_id = self._receipt_id(secret_key, taken.value)
+                if taken.settled is not None:
+                    await self._settled(receipt_id, taken.settled, "received", via)
+                elif taken.unsettled:
+                    # The secret is out of the store and nobody else can get it:
+                    # a stale receipt is the lesser harm than failing the reveal.
+                    log.warning("a secret was revealed but its receipt could not be updated")
+                return Revealed(secret_key=secret_key, value=value)
+            raw = None
+            protected = taken.other
+        else:
+            # A key made before slot tags: its records have the old names, in slots
+            # of their own on Cluster, so one step each (count first: nothing is
+            # taken over the limit).
+            await self._count_apart(claim_count("reveal"))
+            raw = await self.storage.take(plain_id)
+            protected = None
         if raw is not None:
             value = self._open(raw, secret_key, plain_id, None)
         else:
-            value, raw = await self._reveal_with_passphrase(secret_key, passphrase or None, via)
-        metrics.SECRETS.labels(event="revealed").inc()
+            value, raw = await self._reveal_with_passphrase(
+                secret_key, passphrase or None, via, protected
+            )
+        metrics.SECRET_EVENTS["revealed"].inc()
         try:
-            await self._mark(raw[:32].hex(), "received", via)
+            await self._mark(self._receipt_id(secret_key, raw), "received", via)
         except BackendUnavailable:
             # The secret is already out of the store and nobody else can get it:
             # failing now would lose it. A stale receipt is the lesser harm.
             log.warning("a secret was revealed but its receipt could not be updated")
         return Revealed(secret_key=secret_key, value=value)
 
+    async def _take_settle(self, secret_key: str, plain_id: str) -> Taken:
+        """One round trip: the request's count, the take, and the receipt marked
+        received; or, for a secret with a passphrase, its record read."""
+        other = crypto.storage_id("p:", secret_key)
+        prefix = crypto.named("m:", crypto.slot_tag(secret_key), "")
+        sid = crypto.digest_of(plain_id)
+        now = int(self._clock())
+        count = claim_count("reveal")
+        try:
+            return await self.storage.take_settle(
+                plain_id, other=other, receipt_prefix=prefix, sid=sid, now=now, count=count
+            )
+        except StoreFull:
+            if count is None:
+                raise
+            # The counter (a write) was refused before anything was taken: a full
+            # store still takes reveals, which free memory. Reveal uncounted.
+            _full.warning("full", "the store is full: reveals go on without counting them "
+                          "(rate limit)")
+            return await self.storage.take_settle(
+                plain_id, other=other, receipt_prefix=prefix, sid=sid, now=now
+            )
+
+    async def _count_apart(self, count: Count | None) -> None:
+        """A reveal's count in a step of its own (keys made before slot tags)."""
+        if count is None:
+            return
+        try:
+            counted = await self.storage.incr(count.key, count.ttl)
+        except StoreFull:
+            _full.warning("full", "the store is full: reveals go on without counting them "
+                          "(rate limit)")
+            return
+        if counted > count.limit:
+            raise OverLimit
+
+    def _receipt_id(self, secret_key: str, raw: bytes) -> str:
+        """The receipt's id from a secret record's pointer (its first 32 bytes)."""
+        return crypto.named("m:", crypto.slot_tag(secret_key), raw[:32].hex())
+
     async def _reveal_with_passphrase(
-        self, secret_key: str, passphrase: str | None, via: str
+        self, secret_key: str, passphrase: str | None, via: str, raw: bytes | None = None
     ) -> tuple[str, bytes]:
         secret_id = crypto.storage_id("p:", secret_key)
-        raw = await self.storage.get(secret_id)
+        if raw is None:
+            raw = await self.storage.get(secret_id)
         if raw is None:
             raise SecretNotFound
         value = await self._open_counted(secret_key, secret_id, raw, passphrase, via)
@@ -314,8 +397,9 @@ class EmbeddedStore:
         # replica) before scrypt runs: a burst of guesses gets at most
         # `passphrase_attempts` evaluations, however many arrive at once.
         # The counter lives as long as the secret can: not a day longer in storage.
+        receipt_id = self._receipt_id(secret_key, raw)
         attempt = await self.storage.incr(
-            crypto.storage_id("a:", secret_key), await self._life_left(raw[:32].hex())
+            crypto.storage_id("a:", secret_key), await self._life_left(receipt_id)
         )
         if attempt > self.passphrase_attempts:
             # Every allowed try is taken (some may still be running; the last of
@@ -327,20 +411,20 @@ class EmbeddedStore:
             return await asyncio.to_thread(self._open, raw, secret_key, secret_id, passphrase)
         except crypto.DecryptionFailed:
             if attempt >= self.passphrase_attempts:
-                await self._burn_after_attempts(secret_id, raw)
+                await self._burn_after_attempts(secret_id, receipt_id)
             else:
-                await self._tell_refused(raw[:32].hex(), via)
+                await self._tell_refused(receipt_id, via)
             # Tries left from the reserved count; 0: this try destroyed the secret.
             raise WrongPassphrase(self.passphrase_attempts - attempt) from None
 
-    async def _burn_after_attempts(self, secret_id: str, raw: bytes) -> None:
+    async def _burn_after_attempts(self, secret_id: str, receipt_id: str) -> None:
         if await self.storage.delete(secret_id):
-            metrics.SECRETS.labels(event="burned").inc()
-            await self._mark(raw[:32].hex(), "burned", "attempts")
+            metrics.SECRET_EVENTS["burned"].inc()
+            await self._mark(receipt_id, "burned", "attempts")
 
-    async def _life_left(self, metadata_hex: str) -> int:
+    async def _life_left(self, receipt_id: str) -> int:
         """Seconds until the secret of this receipt surely expires (at least 1)."""
-        raw = await self.storage.get("m:" + metadata_hex)
+        raw = await self.storage.get(receipt_id)
         if raw is None:
             # The receipt outlives its secret, so this is a secret about to go.
             return self.min_ttl
@@ -421,9 +505,9 @@ class EmbeddedStore:
             await self._check_passphrase(secret_key, secret_id, passphrase or None)
         if not await self.storage.delete(secret_id):
             raise SecretNotFound
-        metrics.SECRETS.labels(event="burned").inc()
+        metrics.SECRET_EVENTS["burned"].inc()
         try:
-            record = await self._mark(metadata_id[2:], "burned", "burn") or record
+            record = await self._mark(metadata_id, "burned", "burn") or record
         except BackendUnavailable:
             # The secret is gone already: the burn happened. A full store refuses the
             # receipt's update (a write) while it still takes deletes, which free memory.
@@ -484,11 +568,10 @@ class EmbeddedStore:
     async def close(self) -> None:
         await self.storage.close()
 
-    async def _tell_refused(self, metadata_hex: str, via: str) -> None:
+    async def _tell_refused(self, metadata_id: str, via: str) -> None:
         """A wrong passphrase: the owner may want to know someone is trying."""
         if not self._listeners:
             return
-        metadata_id = "m:" + metadata_hex
         try:
             raw = await self.storage.get(metadata_id)
         except BackendUnavailable:
@@ -502,10 +585,24 @@ class EmbeddedStore:
                 recipient=tuple(record.get("recipient", ())), via=via, ref=metadata_id,
             ))
 
-    async def _mark(self, metadata_hex: str, state: str, via: str) -> dict[str, Any] | None:
+    async def _mark(self, metadata_id: str, state: str, via: str) -> dict[str, Any] | None:
         now = int(self._clock())
-        record = await self._update("m:" + metadata_hex, lambda r: _advance(r, state, now))
-        if record is not None and record.get("state") == state and record["custid"] != "anon":
+        record = await self._update(metadata_id, lambda r: _advance(r, state, now))
+        if record is not None and record.get("state") == state:
+            await self._tell(metadata_id, record, state, via)
+        return record
+
+    async def _settled(self, metadata_id: str, raw: bytes, state: str, via: str) -> None:
+        """The storage changed the receipt itself (`take_settle`): tell its owner."""
+        try:
+            record = self._load(metadata_id, raw)
+        except ValueError:
+            log.warning("a secret was revealed but its receipt could not be read")
+            return
+        await self._tell(metadata_id, record, state, via)
+
+    async def _tell(self, metadata_id: str, record: dict[str, Any], state: str, via: str) -> None:
+        if record["custid"] != "anon":
             await self._emit(
                 SecretEvent(
                     kind=state,
@@ -513,10 +610,9 @@ class EmbeddedStore:
                     created=record["created"],
                     recipient=tuple(record.get("recipient", ())),
                     via=via,
-                    ref="m:" + metadata_hex,
+                    ref=metadata_id,
                 )
             )
-        return record
 
     async def _update(
         self, metadata_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
@@ -633,9 +729,9 @@ class EmbeddedStore:
         if raw is None:
             return
         if self._state(self._load(metadata_id, raw)) == "expired":
-            record = await self._mark(metadata_id[2:], "expired", "expiry")
+            record = await self._mark(metadata_id, "expired", "expiry")
             if record is not None and record["state"] == "expired":
-                metrics.SECRETS.labels(event="expired").inc()
+                metrics.SECRET_EVENTS["expired"].inc()
 
     async def expiry_backlog(self) -> int:
         """Expiry notices due but not yet sent (0 when nobody listens)."""

@@ -42,6 +42,7 @@ from bot.errors import (
     BackendUnavailable,
     InvalidRequest,
     NotAuthorized,
+    OverLimit,
     RateLimited,
     SecretNotFound,
 )
@@ -493,6 +494,8 @@ class Endpoint:
             return ApiError(exc.message, 400).response()
         except BackendUnavailable as exc:
             return ApiResponse({"message": exc.message}, 503, {"Retry-After": "5"})
+        except OverLimit:
+            raise  # the rate-limit middleware answers it (429)
         except Exception as exc:
             # Name the kind only: an exception's text could quote a parameter.
             log.error("API %s failed: %s", self.handler.__name__, type(exc).__name__)

@@ -64,7 +64,9 @@ async def read_form(request: Request, *, strict: bool = False) -> Params:
 
 async def _read_form(request: Request, strict: bool) -> dict[str, list[str]]:
     errors = "surrogateescape" if strict else "replace"
-    params = _parse_urlencoded(request.url.query, errors)
+    # The raw query string, as `request.url.query` gives it, without building the URL.
+    query = request.scope.get("query_string", b"").decode().partition("#")[0]
+    params = _parse_urlencoded(query, errors)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         try:

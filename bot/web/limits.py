@@ -13,7 +13,11 @@ Two ASGI middlewares, outermost first:
 - `RateLimit` counts creations and reveal attempts per client address in
   fixed windows. The counters live in the app's own storage (`incr` with
   expiry: one Redis command, one SQLite statement), so every worker and
-  replica sharing the store shares the limit.
+  replica sharing the store shares the limit. With the embedded store, a
+  create or reveal on the API or the reveal page is counted in the store
+  operation that does its work (`PendingCount`: one round trip for both, the
+  count first); a request that never reaches that operation (bad input) is
+  counted as its answer starts, and over the limit gets the 429 instead.
 
 The client address is ASGI's `client`: the TCP peer, or, when the peer is a
 proxy listed in uvicorn's FORWARDED_ALLOW_IPS (default: loopback), the
@@ -36,8 +40,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from bot import metrics
 from bot.appstore import AppStore
 from bot.backends.base import SecretBackend
+from bot.backends.storage import PENDING_COUNT, Count, PendingCount
 from bot.config import Settings
-from bot.errors import BackendUnavailable, StoreFull
+from bot.errors import BackendUnavailable, OverLimit, StoreFull
 from bot.i18n import N_
 from bot.logs import Throttled
 from bot.serverkey import ServerKey
@@ -62,6 +67,7 @@ SLACK_MAX_BYTES = 1024 * 1024
 CREATE = "create"
 REVEAL = "reveal"
 DELIVER = "deliver"  # links sent to an API `recipient`: counted per user and per address
+NAMES_KEPT = 4096  # counter names a limiter remembers (clients seen in this window)
 
 
 class Counter(Protocol):
@@ -251,19 +257,33 @@ class RateLimiter:
         self.limits = {kind: limit for kind, limit in limits.items() if limit > 0}
         self.window = window
         self._clock = clock
+        # (kind, address) -> (window index, counter name): the keyed hash is made once
+        # per client and window, not on every request. Only names, in memory; bounded.
+        self._names: dict[tuple[str, str], tuple[int, str]] = {}
 
     def applies_to(self, kind: str) -> bool:
         return kind in self.limits
 
-    async def hit(self, kind: str, client: str) -> Decision:
-        """Count one request; raises BackendUnavailable if the store cannot count."""
+    def count_for(self, kind: str, client: str) -> tuple[Count, int]:
+        """The counter one request adds to, and the seconds until its window turns."""
         now = self._clock()
         index = int(now // self.window)
         retry_after = max(1, int((index + 1) * self.window - now))
-        bucket = client_bucket(client, self.ipv6_prefix)
-        key = self._key.hash_id(f"rl:{kind}:", f"{bucket}|{index}")
-        count = await self.counter.incr(key, self.window)
-        return Decision(count <= self.limits[kind], retry_after)
+        known = self._names.get((kind, client))
+        if known is not None and known[0] == index:
+            key = known[1]
+        else:
+            bucket = client_bucket(client, self.ipv6_prefix)
+            key = self._key.hash_id(f"rl:{kind}:", f"{bucket}|{index}")
+            if len(self._names) >= NAMES_KEPT:
+                self._names.clear()
+            self._names[(kind, client)] = (index, key)
+        return Count(key, self.window, self.limits[kind]), retry_after
+
+    async def hit(self, kind: str, client: str) -> Decision:
+        """Count one request; raises BackendUnavailable if the store cannot count."""
+        count, retry_after = self.count_for(kind, client)
+        return Decision(await self.counter.incr(count.key, count.ttl) <= count.limit, retry_after)
 
 
 def classify(method: str, path: str) -> str | None:
@@ -282,9 +302,11 @@ def classify(method: str, path: str) -> str | None:
 
 
 class RateLimit:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, in_store: bool = False) -> None:
         self.app = app
         self.limiter = limiter
+        # The backend counts creates and reveals in their own store round trip.
+        self.in_store = in_store
         self._trips = Throttled(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -294,32 +316,83 @@ class RateLimit:
             return
         client = scope.get("client")
         address = str(client[0]) if client else "unknown"
+        if self.in_store and not str(scope.get("path", "")).startswith("/request/"):
+            await self._counted_in_store(scope, receive, send, kind, address)
+            return
         try:
             decision = await self.limiter.hit(kind, address)
         except BackendUnavailable as exc:
-            if isinstance(exc, StoreFull) and kind == REVEAL:
-                # A full store still takes reveals (a reveal frees memory): the counter,
-                # a write, must not stand in their way. Creations wait for room.
-                _log_full_store()
+            answer = self._unavailable(scope, kind, exc)
+            if answer is None:
                 await self.app(scope, receive, send)
-                return
-            if _is_api(scope):
-                answer = error_response(scope, 503, "", exc.message)
             else:
-                answer = HTMLResponse(pages.unavailable(text_of_scope(scope)), status_code=503,
-                                      headers={**pages.SECURITY_HEADERS, "Retry-After": "5"})
-            await answer(scope, receive, send)
+                await answer(scope, receive, send)
             return
         if decision.allowed:
             await self.app(scope, receive, send)
             return
+        await self._over(scope, kind, decision)(scope, receive, send)
+
+    async def _counted_in_store(
+        self, scope: Scope, receive: Receive, send: Send, kind: str, address: str
+    ) -> None:
+        """Leave the count to the store operation that does the work (one round trip);
+        if the request ends without it, count as the answer starts."""
+        count, retry_after = self.limiter.count_for(kind, address)
+        pending = PendingCount(kind, count)
+        instead: list[Response] = []
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                late = pending.claim()
+                if late is not None:
+                    answer = await self._count_late(scope, kind, late, retry_after)
+                    if answer is not None:
+                        # Nothing was stored or taken (the count was not claimed):
+                        # this answer replaces the app's.
+                        instead.append(answer)
+                        await answer(scope, receive, send)
+                        return
+            if not instead:
+                await send(message)
+
+        token = PENDING_COUNT.set(pending)
+        try:
+            await self.app(scope, receive, send_counted)
+        except OverLimit:
+            await self._over(scope, kind, Decision(False, retry_after))(scope, receive, send)
+        finally:
+            PENDING_COUNT.reset(token)
+
+    async def _count_late(
+        self, scope: Scope, kind: str, count: Count, retry_after: int
+    ) -> Response | None:
+        try:
+            allowed = await self.limiter.counter.incr(count.key, count.ttl) <= count.limit
+        except BackendUnavailable as exc:
+            return self._unavailable(scope, kind, exc)
+        return None if allowed else self._over(scope, kind, Decision(False, retry_after))
+
+    def _unavailable(self, scope: Scope, kind: str, exc: BackendUnavailable) -> Response | None:
+        """The answer when the store cannot count; None: go on uncounted."""
+        if isinstance(exc, StoreFull) and kind == REVEAL:
+            # A full store still takes reveals (a reveal frees memory): the counter,
+            # a write, must not stand in their way. Creations wait for room.
+            _log_full_store()
+            return None
+        if _is_api(scope):
+            return error_response(scope, 503, "", exc.message)
+        return HTMLResponse(pages.unavailable(text_of_scope(scope)), status_code=503,
+                            headers={**pages.SECURITY_HEADERS, "Retry-After": "5"})
+
+    def _over(self, scope: Scope, kind: str, decision: Decision) -> Response:
         metrics.RATE_LIMITED.labels(kind=kind).inc()
         # Not the address: the log need not learn who uses the service either.
         self._trips.warning(
             kind, "rate limit: refused a %s request from a client over %d per %d s",
             kind, self.limiter.limits[kind], self.limiter.window,
         )
-        await self._refuse(scope, kind, decision)(scope, receive, send)
+        return self._refuse(scope, kind, decision)
 
     def _refuse(self, scope: Scope, kind: str, decision: Decision) -> Response:
         headers = {"Retry-After": str(decision.retry_after)}
@@ -371,5 +444,7 @@ def middleware(settings: Settings, backend: SecretBackend, store: AppStore) -> l
         key=store.key,
         ipv6_prefix=settings.rate_limit_ipv6_prefix,
     )
-    stack.append(Middleware(RateLimit, limiter=limiter))
+    stack.append(Middleware(
+        RateLimit, limiter=limiter, in_store=backend.capabilities.counts_in_store
+    ))
     return stack

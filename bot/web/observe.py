@@ -83,10 +83,35 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") 
     return partial or UNMATCHED
 
 
+def templates_by_endpoint(
+    routes: Sequence[BaseRoute], prefix: str = ""
+) -> dict[int, str | None]:
+    """id(endpoint) -> its route's template, as Starlette's router leaves the endpoint
+    in the scope (`scope["endpoint"]`; a mount's inner app when nothing inside
+    matched). None for an endpoint behind two templates: it cannot tell which."""
+    found: dict[int, str | None] = {}
+
+    def add(endpoint: object, template: str) -> None:
+        key = id(endpoint)
+        found[key] = template if found.get(key, template) == template else None
+
+    for route in routes:
+        if isinstance(route, Mount):
+            add(route.app, prefix + route.path + "/*")
+            for key, template in templates_by_endpoint(route.routes, prefix + route.path).items():
+                found[key] = template if found.get(key, template) == template else None
+        elif isinstance(route, Route):
+            add(route.endpoint, prefix + route.path)
+    return found
+
+
 class RequestContext:
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.routes = routes
+        # Templates are read off the endpoint the router chose (looked up once per
+        # endpoint here), not by matching every route a second time per request.
+        self._templates = templates_by_endpoint(routes)
         # The metrics' children per label set, looked up once each: routes are
         # templates and methods a fixed set, so this stays small.
         self._counters: dict[tuple[str, str, str], Any] = {}
@@ -117,7 +142,6 @@ class RequestContext:
         REQUEST_ID.set(rid)
         method = scope.get("method", "")
         method = method if method in _METHODS else "other"
-        route = route_template(self.routes, scope)
         status = NO_RESPONSE
         started = time.perf_counter()
 
@@ -131,7 +155,14 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self._count(route, method, status, time.perf_counter() - started)
+            self._count(self._route(scope), method, status, time.perf_counter() - started)
+
+    def _route(self, scope: Scope) -> str:
+        """The template of the route that served `scope` (the router has set its
+        endpoint in the scope by now); matched again only when that cannot tell."""
+        endpoint = scope.get("endpoint")
+        template = None if endpoint is None else self._templates.get(id(endpoint))
+        return template or route_template(self.routes, scope)
 
 
 class ObservedStarlette(Starlette):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bot import metrics
-from bot.backends.storage import Storage
+from bot.backends.storage import Count, Storage, Taken
 from bot.errors import BackendUnavailable
 from bot.logs import Throttled
 
@@ -77,6 +77,19 @@ class InstrumentedStorage:
 
     async def incr(self, key: str, ttl: int) -> int:
         return await self._observe("incr", lambda: self.inner.incr(key, ttl))
+
+    async def put_all(
+        self, entries: list[tuple[str, bytes, int]], *, count: Count | None = None
+    ) -> bool:
+        return await self._observe("put_all", lambda: self.inner.put_all(entries, count=count))
+
+    async def take_settle(
+        self, key: str, *, other: str, receipt_prefix: str, sid: str, now: int,
+        count: Count | None = None,
+    ) -> Taken:
+        return await self._observe("take_settle", lambda: self.inner.take_settle(
+            key, other=other, receipt_prefix=receipt_prefix, sid=sid, now=now, count=count
+        ))
 
     async def index_add(
         self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0

@@ -1,8 +1,12 @@
 """Redis storage: what several replicas share. One server, Redis Cluster or Sentinel.
 
-Every primitive is one command or one Lua script on one key, so each is atomic on
-the server and needs no cross-slot step: on Redis Cluster every key the app uses
-lands in a slot of its own and nothing ever spans two. Expiry is Redis's own TTL.
+Every primitive is one command or one Lua script, so each is atomic on the server.
+Most touch one key. The two per-request ones (`put_all`, `take_settle`) touch the
+records of one share, whose names carry one hash tag (`s:{tag}…`, `m:{tag}…`), so
+on Redis Cluster they are in one slot and nothing ever spans two. The rate-limit
+counter they take belongs to a client: on one server and on Sentinel it is in the
+same script (one round trip per request); on Cluster it lives in a slot of its
+own, so it is counted first, in a round trip of its own. Expiry is Redis's own TTL.
 
 The topology comes from REDIS_URL (see redis_url.py) and is chosen in
 `RedisStorage.from_url` only; the primitives below are the same on all three.
@@ -34,6 +38,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
@@ -41,6 +46,7 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     MovedError,
+    NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
@@ -51,8 +57,8 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.backends.storage import redis_url
-from bot.errors import BackendUnavailable, OutcomeUnknown, StoreFull
+from bot.backends.storage import Count, Taken, redis_url
+from bot.errors import BackendUnavailable, OutcomeUnknown, OverLimit, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +97,65 @@ _POP_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return due
+"""
+
+# A create: count (ARGV[1] == "1": the counter is the last key), then every entry or none.
+_PUT_ALL = """
+local n = #KEYS
+if ARGV[1] == '1' then
+    local count = redis.call('INCR', KEYS[n])
+    if count == 1 then redis.call('EXPIRE', KEYS[n], ARGV[2]) end
+    if count > tonumber(ARGV[3]) then return -1 end
+    n = n - 1
+end
+for i = 1, n do
+    if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+end
+for i = 1, n do
+    redis.call('SET', KEYS[i], ARGV[2 + 2 * i], 'EX', ARGV[3 + 2 * i])
+end
+return 1
+"""
+
+# A reveal: count (ARGV[3] == "1": KEYS[3]), take KEYS[1] (else read KEYS[2]), and
+# mark the receipt it points to received if it names this record (its "sid" is
+# ARGV[6]), as `settle_received` does. The receipt's name comes from the record
+# (its first 32 bytes): it shares the record's hash tag, so on Cluster it is in
+# this slot. The INCR comes first: on a full store it is refused (OOM) before
+# anything is taken; after the GETDEL the receipt's SET runs even on a full store
+# (Redis lets a script that has written finish). Once the record is taken nothing
+# may fail the script (a script is not rolled back: its caller would hear "refused"
+# for a secret that is gone), so the receipt's steps are pcall'ed; a refused one
+# (an ACL, a wrong type) answers the fifth field, and the reveal goes on.
+_TAKE_SETTLE = """
+if ARGV[3] == '1' then
+    local count = redis.call('INCR', KEYS[3])
+    if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
+    if count > tonumber(ARGV[5]) then return {-1} end
+end
+local value = redis.call('GETDEL', KEYS[1])
+if not value then return {0, redis.call('GET', KEYS[2])} end
+local pointer = string.gsub(string.sub(value, 1, 32), '.', function(c)
+    return string.format('%02x', string.byte(c))
+end)
+local name = ARGV[1] .. pointer
+local receipt = redis.pcall('GET', name)
+if type(receipt) == 'table' then return {1, value, false, false, 1} end
+if not receipt then return {1, value} end
+local ok, record = pcall(cjson.decode, receipt)
+if ok and type(record) == 'table' and record.sid == ARGV[6]
+        and (record.state == 'new' or record.state == 'viewed') then
+    local now = tonumber(ARGV[2])
+    record.state = 'received'
+    record.updated = now
+    record.received = now
+    record.sk = cjson.null
+    local settled = cjson.encode(record)
+    local done = redis.pcall('SET', name, settled, 'KEEPTTL')
+    if type(done) == 'table' and done.err then return {1, value, receipt, false, 1} end
+    return {1, value, receipt, settled}
+end
+return {1, value, receipt}
 """
 
 # Every way a command can fail (RedisClusterException: no node known for a slot).
@@ -134,6 +199,10 @@ class RedisStorage:
         self._incr = client.register_script(_INCR)
         self._index_add = client.register_script(_INDEX_ADD)
         self._pop_due = client.register_script(_POP_DUE)
+        self._put_all = client.register_script(_PUT_ALL)
+        self._take_settle = client.register_script(_TAKE_SETTLE)
+        # On Cluster a client's counter is in a slot of its own: counted apart.
+        self._count_apart = isinstance(client, RedisCluster)
 
     @classmethod
     def from_url(
@@ -315,6 +384,127 @@ class RedisStorage:
         if isinstance(role, dict):  # a cluster answer keyed by node
             role = next(iter(role.values()))
         return len(role[2]) if role and _text(role[0]) == "master" else 0
+
+    # -- one round trip per request -------------------------------------------
+
+    async def _count_first(self, count: Count | None) -> Count | None:
+        """On Cluster, count now (a round trip of its own); else leave it to the script."""
+        if count is None or not self._count_apart:
+            return count
+        if await self.incr(count.key, count.ttl) > count.limit:
+            raise OverLimit
+        return None
+
+    async def put_all(
+        self, entries: list[tuple[str, bytes, int]], *, count: Count | None = None
+    ) -> bool:
+        count = await self._count_first(count)
+        keys = [self._k(key) for key, _, _ in entries]
+        args: list[Any] = ["1", count.ttl, count.limit] if count else ["0", 0, 0]
+        if count is not None:
+            keys.append(self._k(count.key))
+        for _, value, ttl in entries:
+            args += [value, ttl]
+        if self._wait_replicas <= 0:
+            outcome = int(await self._call(self._put_all(keys=keys, args=args)))
+        else:
+            outcome = await self._put_all_and_wait(keys, args, entries)
+        if outcome < 0:
+            raise OverLimit
+        return outcome == 1
+
+    async def _put_all_and_wait(
+        self, keys: list[str], args: list[Any], entries: list[tuple[str, bytes, int]]
+    ) -> int:
+        """The create script, then WAIT on the same connection; as `put` does, a create
+        no replica confirmed in time is deleted again and refused."""
+        outcome: int
+        acked: int
+        outcome, acked, node = await self._call(
+            self._script_and_wait(self._put_all, keys, args), waits=self._wait_ms / 1000
+        )
+        if outcome != 1 or acked >= self._wait_replicas:
+            return outcome
+        replicas = await self._call(self._connected_replicas(node))
+        if replicas == 0 and acked == 0:
+            self._warn(
+                "no-replica",
+                "Redis: the master holding a new secret has no replica connected; it "
+                "was acknowledged without a copy (REDIS_WAIT_REPLICAS=%d)",
+                self._wait_replicas,
+            )
+            return outcome
+        if acked >= replicas > 0:
+            return outcome
+        self._warn("not-replicated", "Redis: WAIT timed out; a new secret was refused")
+        try:
+            await self._call(self._redis.delete(*(self._k(key) for key, _, _ in entries)))
+        except BackendUnavailable:
+            pass  # they expire with their TTL; nobody was given the link
+        raise BackendUnavailable(NOT_REPLICATED)
+
+    async def _script_and_wait(
+        self, script: AsyncScript, keys: list[str], args: list[Any]
+    ) -> tuple[int, int, ClusterNode | None]:
+        """EVALSHA then WAIT in one pipeline (WAIT counts that connection's writes);
+        a server that does not know the script yet (NOSCRIPT: it did not run) is
+        sent it, and the pipeline again."""
+        node: ClusterNode | None = None
+        for attempt in range(2):
+            if isinstance(self._redis, RedisCluster):
+                await self._redis.initialize()  # learns the slots once, and after a failover
+                node = self._redis.get_node_from_key(keys[0])
+                cpipe = self._redis.pipeline()
+                # execute_command: redis-py blocks `evalsha` in a cluster pipeline.
+                cpipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                cpipe.execute_command(
+                    "WAIT", self._wait_replicas, self._wait_ms, target_nodes=node
+                )
+                answers = await cpipe.execute(raise_on_error=False)
+                if self._redis.get_node_from_key(keys[0]) is not node:
+                    # The slot moved while we wrote: WAIT asked the wrong node.
+                    raise BackendUnavailable("The secret store (Redis) is failing over.")
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    pipe.execute_command("WAIT", self._wait_replicas, self._wait_ms)
+                    answers = await pipe.execute(raise_on_error=False)
+            outcome, acked = answers
+            if isinstance(outcome, NoScriptError) and attempt == 0:
+                await self._redis.script_load(script.script)
+                continue
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+            return int(outcome), _count(acked), node
+        raise BackendUnavailable("The secret store (Redis) does not keep its scripts.")
+
+    async def take_settle(
+        self, key: str, *, other: str, receipt_prefix: str, sid: str, now: int,
+        count: Count | None = None,
+    ) -> Taken:
+        count = await self._count_first(count)
+        keys = [self._k(key), self._k(other)]
+        args: list[Any] = [self._k(receipt_prefix), now]
+        if count is not None:
+            keys.append(self._k(count.key))
+            args += ["1", count.ttl, count.limit, sid]
+        else:
+            args += ["0", 0, 0, sid]
+        answer = await self._call(self._take_settle(keys=keys, args=args), consumes=True)
+        if int(answer[0]) < 0:
+            raise OverLimit
+        if int(answer[0]) == 0:
+            return Taken(None, answer[1] if len(answer) > 1 else None)
+        return Taken(
+            answer[1],
+            None,
+            answer[2] if len(answer) > 2 else None,
+            answer[3] if len(answer) > 3 else None,
+            unsettled=len(answer) > 4 and bool(answer[4]),
+        )
+
+    # -- single keys ------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
         value: bytes | None = await self._call(self._redis.get(self._k(key)))

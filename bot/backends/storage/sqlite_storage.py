@@ -26,17 +26,19 @@ seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from bot.errors import BackendUnavailable, StoreFull
+from bot.backends.storage import RECEIPT_POINTER, Count, Taken, settle_received
+from bot.errors import BackendUnavailable, OverLimit, StoreFull
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -61,6 +63,16 @@ CREATE TABLE IF NOT EXISTS idx (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_score ON idx (name, score);
 """
+
+# Counters are kept as decimal text in a BLOB, as Redis keeps them, so `get` reads
+# b"3" on both (bytes(3) would be three NUL bytes).
+_INCR = (
+    "INSERT INTO kv (key, value, expires) VALUES (?, CAST(1 AS BLOB), ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = CAST("
+    "CASE WHEN kv.expires <= ? THEN 1 ELSE kv.value + 1 END AS BLOB), "
+    "expires = CASE WHEN kv.expires <= ? THEN excluded.expires ELSE kv.expires END "
+    "RETURNING value"
+)
 
 
 class SQLiteStorage:
@@ -169,19 +181,81 @@ class SQLiteStorage:
 
     async def incr(self, key: str, ttl: int) -> int:
         now = self._clock()
-        row = await self._run(
-            lambda c: c.execute(
-                # Counters are kept as decimal text in a BLOB, as Redis keeps them,
-                # so `get` reads b"3" on both (bytes(3) would be three NUL bytes).
-                "INSERT INTO kv (key, value, expires) VALUES (?, CAST(1 AS BLOB), ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = CAST("
-                "CASE WHEN kv.expires <= ? THEN 1 ELSE kv.value + 1 END AS BLOB), "
-                "expires = CASE WHEN kv.expires <= ? THEN excluded.expires ELSE kv.expires END "
-                "RETURNING value",
-                (key, now + ttl, now, now),
-            ).fetchone()
-        )
+        row = await self._run(lambda c: c.execute(_INCR, (key, now + ttl, now, now)).fetchone())
         return int(row[0])
+
+    async def put_all(
+        self, entries: list[tuple[str, bytes, int]], *, count: Count | None = None
+    ) -> bool:
+        now = self._clock()
+
+        # One transaction: the count, the check and every write.
+        def op(c: sqlite3.Connection) -> str:
+            with _transaction(c):
+                if count is not None and _count(c, count, now) > count.limit:
+                    return "over"  # the count itself is kept, as Redis keeps it
+                for key, _, _ in entries:
+                    if c.execute(
+                        "SELECT 1 FROM kv WHERE key = ? AND expires > ?", (key, now)
+                    ).fetchone():
+                        return "collided"
+                c.executemany(
+                    "INSERT OR REPLACE INTO kv (key, value, expires) VALUES (?, ?, ?)",
+                    [(key, value, now + ttl) for key, value, ttl in entries],
+                )
+                return "stored"
+
+        outcome = await self._run(op)
+        if outcome == "over":
+            raise OverLimit
+        return outcome == "stored"
+
+    async def take_settle(
+        self, key: str, *, other: str, receipt_prefix: str, sid: str, now: int,
+        count: Count | None = None,
+    ) -> Taken:
+        at = self._clock()
+
+        def op(c: sqlite3.Connection) -> Taken | None:
+            with _transaction(c):
+                if count is not None and _count(c, count, at) > count.limit:
+                    return None
+                row = c.execute(
+                    "DELETE FROM kv WHERE key = ? AND expires > ? RETURNING value", (key, at)
+                ).fetchone()
+                if row is None:
+                    found = c.execute(
+                        "SELECT value FROM kv WHERE key = ? AND expires > ?", (other, at)
+                    ).fetchone()
+                    return Taken(None, None if found is None else bytes(found[0]))
+                value = bytes(row[0])
+                receipt_id = receipt_prefix + value[:RECEIPT_POINTER].hex()
+                found = c.execute(
+                    "SELECT value FROM kv WHERE key = ? AND expires > ?", (receipt_id, at)
+                ).fetchone()
+                if found is None:
+                    return Taken(value)
+                receipt = bytes(found[0])
+                settled = settle_received(receipt, now, sid)
+                if settled is not None:
+                    # The take stands even if the receipt's write fails (a full disk):
+                    # a stale receipt is the lesser harm, as on Redis.
+                    c.execute("SAVEPOINT receipt")
+                    try:
+                        c.execute("UPDATE kv SET value = ? WHERE key = ?", (settled, receipt_id))
+                    except sqlite3.Error:
+                        c.execute("ROLLBACK TO receipt")
+                        return Taken(value, None, receipt, None, unsettled=True)
+                    finally:
+                        c.execute("RELEASE receipt")
+                return Taken(value, None, receipt, settled)
+
+        taken = await self._run(op)
+        if taken is None:
+            raise OverLimit
+        if taken.value is not None:
+            self._deleted = True
+        return taken
 
     async def index_add(
         self, key: str, member: bytes, score: float, ttl: int, *, keep: int = 0
@@ -330,6 +404,25 @@ class SQLiteStorage:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, op)
         self._executor.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _transaction(c: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction (taken at once: no upgrade deadlock between processes)."""
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+
+
+def _count(c: sqlite3.Connection, count: Count, now: float) -> int:
+    """Add one to a rate-limit counter (as `incr` does), inside a transaction."""
+    row = c.execute(_INCR, (count.key, now + count.ttl, now, now)).fetchone()
+    return int(row[0])
 
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's answer for INCREMENTAL
