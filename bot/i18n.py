@@ -26,6 +26,7 @@ import functools
 import gettext
 import io
 from pathlib import Path
+from typing import Protocol
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
@@ -146,3 +147,23 @@ def from_accept_language(header: str | None) -> str:
         if language == "*":
             return DEFAULT
     return DEFAULT
+
+
+class Plurals(Protocol):
+    def plural(self, singular: str, plural: str, n: int, **values: object) -> str: ...
+
+
+def duration(_: Plurals, seconds: int) -> str:
+    """"7 days", "1 hour", "5 minutes", "30 seconds" in `_`'s language (a page's or an
+    email's `Text`, or Slack's current reader)."""
+    # Each message written out in full, so that the extractor finds it.
+    if seconds >= 86400:
+        count = round(seconds / 86400)
+        return _.plural("{count} day", "{count} days", count, count=count)
+    if seconds >= 3600:
+        count = round(seconds / 3600)
+        return _.plural("{count} hour", "{count} hours", count, count=count)
+    if seconds >= 60:
+        count = round(seconds / 60)
+        return _.plural("{count} minute", "{count} minutes", count, count=count)
+    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)

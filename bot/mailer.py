@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from bot import i18n
 from bot.i18n import N_, Text, text_for
 from bot.recipients import ANONYMOUS_SENDER, DeliveryFailed, LinkNotice, Recipient
 
@@ -104,20 +105,7 @@ def _expiry(_: Text, notice: LinkNotice) -> str:
     # The date as digits (ISO order, UTC) reads the same in every language.
     when = dt.datetime.fromtimestamp(notice.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return _("The link expires {when} (in {duration}).", when=when,
-             duration=_duration(_, notice.ttl))
-
-
-def _duration(_: Text, seconds: int) -> str:
-    if seconds >= 86400:
-        days = round(seconds / 86400)
-        return _.plural("{count} day", "{count} days", days, count=days)
-    if seconds >= 3600:
-        hours = round(seconds / 3600)
-        return _.plural("{count} hour", "{count} hours", hours, count=hours)
-    if seconds >= 60:
-        minutes = round(seconds / 60)
-        return _.plural("{count} minute", "{count} minutes", minutes, count=minutes)
-    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
+             duration=i18n.duration(_, notice.ttl))
 
 
 def _sent_you(_: Text, sender: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from babel.numbers import format_decimal
 
+from bot import i18n
 from bot.errors import (
     BackendError,
     BackendUnavailable,
@@ -45,16 +46,7 @@ def slack_date(timestamp: int) -> str:
 
 def human_duration(seconds: int) -> str:
     """"7 days", "1 hour", "5 minutes", "30 seconds", in the reader's language."""
-    if seconds >= 86400:
-        count = round(seconds / 86400)
-        return _.plural("{count} day", "{count} days", count, count=count)
-    if seconds >= 3600:
-        count = round(seconds / 3600)
-        return _.plural("{count} hour", "{count} hours", count, count=count)
-    if seconds >= 60:
-        count = round(seconds / 60)
-        return _.plural("{count} minute", "{count} minutes", count, count=count)
-    return _.plural("{count} second", "{count} seconds", seconds, count=seconds)
+    return i18n.duration(_, seconds)
 
 
 def number(value: int) -> str:
